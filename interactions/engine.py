@@ -1,0 +1,547 @@
+"""The interaction engine: a catalogue release compiled into an in-memory index.
+
+Matching follows DMP's FEST implementation guide:
+
+* an interaction record has two substance groups; a pair of checked items interacts when one
+  item is covered by a member of the first group and the other by a member of the second;
+* an ATC code in a record covers every code that starts with it: levels 1-4 (short codes)
+  cover everything below them, a level-5 code matches exactly. An ATC *item* is taken
+  literally: the class code "N06AA" is covered by records on N06AA or N06A, but not by a
+  record on N06AA09 (we cannot know which member of the class is meant);
+* members without ATC (herbals such as Perikum) match by virkestoff id. An item's virkestoff
+  ids include the ids its substances reference (RefVirkestoff) and the ids that reference
+  them, one level, so a salt matches its base and a base its salt;
+* a product resolves to its ATC, the AtcKombipreparat codes of its substances (so each
+  ingredient of a combination product is checked on its own) and its substances' ids; a
+  package (varenr) resolves through its product.
+
+Speed: items that resolve to the same ATC codes and virkestoff ids share a *profile*.
+`compile` interns the profile of every product, package and substance in the release and
+precomputes, for every pair of profiles that some record covers, the records that cover
+it. A check of n items is then n dict lookups to resolve plus one dict lookup per pair.
+Items the release does not know (an ATC code no product has) get an ad-hoc profile and fall
+back to set intersections, which is correct but slower.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from interactions.model import (
+    RELEVANS_NO_ACTION,
+    Catalogue,
+    GroupMember,
+    InteractionRecord,
+    NotAssessed,
+    Reference,
+)
+
+ItemKind = Literal["product", "varenr", "atc", "substance"]
+
+_ATC_SHAPE = re.compile(r"^[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?$")
+_AD_HOC = -1
+
+# Visningsregel (code set 7442): the settings an interaction is meant to be shown in.
+SETTING_GP = 1
+SETTING_SPECIALIST = 2
+SETTING_HOSPITAL = 3
+SETTING_PHARMACY = 4
+
+
+class NoActiveIndexError(RuntimeError):
+    """No catalogue release has been activated yet."""
+
+
+def atc_prefixes(code: str) -> tuple[str, ...]:
+    """The code and every code it starts with: the record codes that can cover it."""
+    return tuple(code[:length] for length in range(1, len(code) + 1))
+
+
+def is_atc_code(code: str) -> bool:
+    """True for a well-formed ATC code at any level (A, A01, A01A, A01AB, A01AB01)."""
+    return bool(_ATC_SHAPE.match(code))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    """One thing to check: a product (merkevare id), a package (varenr), an ATC code or a
+    virkestoff id. `label` is the caller's display name and does not affect matching."""
+
+    kind: ItemKind
+    value: str
+    label: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def product(cls, product_id: str, label: str | None = None) -> CheckItem:
+        return cls("product", product_id, label)
+
+    @classmethod
+    def varenr(cls, varenr: str, label: str | None = None) -> CheckItem:
+        return cls("varenr", varenr, label)
+
+    @classmethod
+    def atc(cls, code: str, label: str | None = None) -> CheckItem:
+        return cls("atc", code.strip().upper(), label)
+
+    @classmethod
+    def substance(cls, substance_id: str, label: str | None = None) -> CheckItem:
+        return cls("substance", substance_id, label)
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """What an item matches by, and the records each side of which covers it."""
+
+    atc_codes: frozenset[str]
+    substance_ids: frozenset[str]
+    first_side: frozenset[int]
+    second_side: frozenset[int]
+    not_assessed: tuple[NotAssessed, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedItem:
+    """A check item as the release understands it."""
+
+    item: CheckItem
+    label: str
+    atc_codes: frozenset[str]
+    substance_ids: frozenset[str]
+    profile_id: int
+
+    @property
+    def level5_atc_codes(self) -> frozenset[str]:
+        return frozenset(code for code in self.atc_codes if len(code) == 7)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedSide:
+    """One side of a finding: the checked item and the record member that covered it."""
+
+    item: CheckItem
+    label: str
+    substance: str
+    atc: str | None
+    group_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An interaction record that covers a pair of checked items."""
+
+    interaction_id: str
+    entry_id: str
+    release_id: str
+    relevans: int
+    clinical_consequence: str
+    situation_criterion: str | None
+    mechanism: str | None
+    handling: str | None
+    source_basis: str | None
+    references: tuple[Reference, ...]
+    display_rules: tuple[int, ...]
+    first: MatchedSide
+    second: MatchedSide
+
+    @property
+    def items(self) -> frozenset[CheckItem]:
+        return frozenset((self.first.item, self.second.item))
+
+
+@dataclass(frozen=True, slots=True)
+class NotAssessedFinding:
+    """An item whose ATC code DMP has not assessed for interactions (not "no interaction")."""
+
+    item: CheckItem
+    label: str
+    atc: str
+    entry_id: str
+    release_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duplication:
+    """Therapeutic duplication: distinct items resolving to the same level-5 ATC code."""
+
+    atc: str
+    items: tuple[CheckItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """Everything one check found, naming the catalogue release it used."""
+
+    release_id: str
+    hentet_dato: str
+    findings: tuple[Finding, ...]
+    not_assessed: tuple[NotAssessedFinding, ...]
+    duplications: tuple[Duplication, ...]
+    unresolved: tuple[CheckItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    include_relevans_3: bool
+    setting: int | None
+    active_only: bool
+
+    def shows(self, record: InteractionRecord) -> bool:
+        """Visningsregel decision: a record that lists display rules is shown only in the
+        settings it lists; a record that lists none is not restricted by setting. Relevans 3
+        ("no action needed", DMP guide 8.1.2) stays silent unless asked for, whatever the
+        setting, and withdrawn (Status U) records only appear when active_only is off."""
+        if self.active_only and not record.active:
+            return False
+        if record.relevans == RELEVANS_NO_ACTION and not self.include_relevans_3:
+            return False
+        if self.setting is None or not record.display_rules:
+            return True
+        return self.setting in record.display_rules
+
+
+class _SideIndex:
+    """Per record code / virkestoff id: the records whose first and second side name it."""
+
+    def __init__(self, records: Sequence[InteractionRecord]) -> None:
+        self.by_code: dict[str, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
+        self.by_substance: dict[str, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
+        self.names: dict[str, str] = {}
+        for number, record in enumerate(records):
+            for side, group in enumerate(record.groups):
+                for member in group.members:
+                    self._add_member(member, side, number)
+
+    def _add_member(self, member: GroupMember, side: int, number: int) -> None:
+        if member.atc:
+            self.by_code[member.atc][side].add(number)
+        for substance_id in member.substance_ids:
+            self.by_substance[substance_id][side].add(number)
+            self.names.setdefault(substance_id, member.name)
+
+    def sides(self, atc_codes: Iterable[str], substance_ids: Iterable[str]) -> tuple[frozenset[int], ...]:
+        first: set[int] = set()
+        second: set[int] = set()
+        keyed = [self.by_code.get(prefix) for code in atc_codes for prefix in atc_prefixes(code)]
+        keyed += [self.by_substance.get(substance_id) for substance_id in substance_ids]
+        for entry in keyed:
+            if entry is not None:
+                first |= entry[0]
+                second |= entry[1]
+        return frozenset(first), frozenset(second)
+
+
+class InteractionIndex:
+    """A compiled, immutable catalogue release. Build with `InteractionIndex.compile`."""
+
+    def __init__(self, catalogue: Catalogue, release_id: str) -> None:
+        self.release_id = release_id
+        self.hentet_dato = catalogue.hentet_dato
+        self.catalogue = catalogue
+        self._records: list[InteractionRecord] = list(catalogue.interactions.values())
+        self._sides = _SideIndex(self._records)
+        self._not_assessed_by_code = _group_not_assessed(catalogue.not_assessed)
+        self._related = _related_substances(catalogue)
+        self._profiles: list[_Profile] = []
+        self._profile_ids: dict[tuple[frozenset[str], frozenset[str]], int] = {}
+        self._items: dict[CheckItem, ResolvedItem] = {}
+        self._pair_records: dict[int, tuple[int, ...]] = {}
+        self._stride = 0
+
+    @classmethod
+    def compile(cls, catalogue: Catalogue, release_id: str) -> InteractionIndex:
+        """Compile a catalogue release; the result is safe to share between threads."""
+        index = cls(catalogue, release_id)
+        index._resolve_catalogue_items()
+        index._build_pair_records()
+        return index
+
+    # -- compile ----------------------------------------------------------------------
+
+    def _resolve_catalogue_items(self) -> None:
+        for product in self.catalogue.products.values():
+            self._remember(CheckItem.product(product.id), product.name_form_strength, *self._product_keys(product.id))
+        for package in self.catalogue.packages.values():
+            keys = self._product_keys(package.product_id) if package.product_id in self.catalogue.products else None
+            keys = keys or ({package.atc} if package.atc else set(), set())
+            self._remember(CheckItem.varenr(package.varenr), package.name_form_strength or package.varenr, *keys)
+        for substance_id in self._known_substance_ids():
+            substance = self.catalogue.substances.get(substance_id)
+            atc_codes = {substance.atc} if substance and substance.atc else set()
+            label = substance.name if substance else self._sides.names.get(substance_id, substance_id)
+            self._remember(CheckItem.substance(substance_id), label, atc_codes, {substance_id})
+        for code in self._known_level5_codes():
+            self._remember(CheckItem.atc(code), code, {code}, set())
+
+    def _product_keys(self, product_id: str | None) -> tuple[set[str], set[str]]:
+        product = self.catalogue.products.get(product_id or "")
+        if product is None:
+            return set(), set()
+        strengths = [self.catalogue.strengths.get(ref) for ref in product.strength_ids]
+        atc_codes = {product.atc} if product.atc else set()
+        atc_codes |= {s.combination_atc for s in strengths if s is not None and s.combination_atc}
+        substance_ids = {s.substance_id for s in strengths if s is not None and s.substance_id}
+        return atc_codes, substance_ids
+
+    def _known_substance_ids(self) -> set[str]:
+        ids = set(self.catalogue.substances)
+        ids.update(self._sides.by_substance)
+        return ids
+
+    def _known_level5_codes(self) -> set[str]:
+        codes = {p.atc for p in self.catalogue.products.values() if p.atc}
+        codes.update(code for code in self._sides.by_code if len(code) == 7)
+        return {code for code in codes if is_atc_code(code)}
+
+    def _remember(self, item: CheckItem, label: str, atc_codes: set[str], substance_ids: set[str]) -> None:
+        profile_id = self._intern(frozenset(atc_codes), self._expand(substance_ids))
+        profile = self._profiles[profile_id]
+        self._items[item] = ResolvedItem(item, label, profile.atc_codes, profile.substance_ids, profile_id)
+
+    def _expand(self, substance_ids: Iterable[str]) -> frozenset[str]:
+        expanded: set[str] = set()
+        for substance_id in substance_ids:
+            expanded |= self._related.get(substance_id, {substance_id})
+        return frozenset(expanded)
+
+    def _intern(self, atc_codes: frozenset[str], substance_ids: frozenset[str]) -> int:
+        key = (atc_codes, substance_ids)
+        if key not in self._profile_ids:
+            self._profile_ids[key] = len(self._profiles)
+            self._profiles.append(self._make_profile(atc_codes, substance_ids))
+        return self._profile_ids[key]
+
+    def _make_profile(self, atc_codes: frozenset[str], substance_ids: frozenset[str]) -> _Profile:
+        first, second = self._sides.sides(atc_codes, substance_ids)
+        not_assessed = tuple(
+            record
+            for code in sorted(atc_codes)
+            for prefix in atc_prefixes(code)
+            for record in self._not_assessed_by_code.get(prefix, ())
+        )
+        return _Profile(atc_codes, substance_ids, first, second, not_assessed)
+
+    def _build_pair_records(self) -> None:
+        """For every record, every (first-side profile, second-side profile) pair it covers."""
+        on_first: dict[int, list[int]] = defaultdict(list)
+        on_second: dict[int, list[int]] = defaultdict(list)
+        for profile_id, profile in enumerate(self._profiles):
+            for number in profile.first_side:
+                on_first[number].append(profile_id)
+            for number in profile.second_side:
+                on_second[number].append(profile_id)
+        self._stride = len(self._profiles) + 1
+        pairs: dict[int, set[int]] = defaultdict(set)
+        for number, firsts in on_first.items():
+            for p in firsts:
+                for q in on_second.get(number, ()):
+                    pairs[p * self._stride + q].add(number)
+                    pairs[q * self._stride + p].add(number)
+        self._pair_records = {key: tuple(sorted(numbers)) for key, numbers in pairs.items()}
+
+    # -- lookup -----------------------------------------------------------------------
+
+    def resolve(self, item: CheckItem) -> ResolvedItem | None:
+        """How the release understands an item, or None if it does not know it."""
+        known = self._items.get(item)
+        if known is not None:
+            return ResolvedItem(item, item.label or known.label, known.atc_codes, known.substance_ids, known.profile_id)
+        if item.kind == "atc" and is_atc_code(item.value):
+            return self._ad_hoc(item)
+        return None
+
+    def _ad_hoc(self, item: CheckItem) -> ResolvedItem:
+        # Not interned: compile-time state stays immutable, so concurrent checks are safe.
+        return ResolvedItem(item, item.label or item.value, frozenset({item.value}), frozenset(), _AD_HOC)
+
+    def interaction(self, interaction_id: str) -> InteractionRecord | None:
+        return self.catalogue.interactions.get(interaction_id)
+
+    # -- check ------------------------------------------------------------------------
+
+    def check(
+        self,
+        items: Iterable[CheckItem],
+        *,
+        include_relevans_3: bool = False,
+        visningsregel: int | None = None,
+        active_only: bool = True,
+    ) -> CheckResult:
+        """Check a set of items against each other.
+
+        `visningsregel` is the caller's setting (1 GP, 2 specialist, 3 hospital, 4 pharmacy);
+        see `_Filter.shows` for the exact rule. Items the release does not know are returned
+        in `unresolved`, never silently treated as "no interaction". An item given twice is
+        checked once.
+        """
+        rules = _Filter(include_relevans_3, visningsregel, active_only)
+        resolved, unresolved = self._resolve_all(items)
+        return CheckResult(
+            release_id=self.release_id,
+            hentet_dato=self.hentet_dato,
+            findings=self._findings(resolved, rules),
+            not_assessed=self._not_assessed(resolved, active_only),
+            duplications=_duplications(resolved),
+            unresolved=tuple(unresolved),
+        )
+
+    def _resolve_all(self, items: Iterable[CheckItem]) -> tuple[list[ResolvedItem], list[CheckItem]]:
+        resolved: list[ResolvedItem] = []
+        unresolved: list[CheckItem] = []
+        for item in dict.fromkeys(items):
+            found = self.resolve(item)
+            if found is None:
+                unresolved.append(item)
+            else:
+                resolved.append(found)
+        return resolved, unresolved
+
+    def _findings(self, resolved: Sequence[ResolvedItem], rules: _Filter) -> tuple[Finding, ...]:
+        findings = []
+        for i, j, numbers in self._covered_pairs(resolved):
+            for number in numbers:
+                record = self._records[number]
+                if rules.shows(record):
+                    findings.append(self._finding(record, number, resolved[i], resolved[j]))
+        findings.sort(key=lambda f: (f.relevans, f.interaction_id, f.first.item.value, f.second.item.value))
+        return tuple(findings)
+
+    def _covered_pairs(self, resolved: Sequence[ResolvedItem]) -> list[tuple[int, int, tuple[int, ...]]]:
+        """Pairs (i, j) of item positions with the records covering them. The hot loop."""
+        profile_ids = [item.profile_id for item in resolved]
+        lookup = self._pair_records.get
+        stride = self._stride
+        covered = []
+        for i, p in enumerate(profile_ids):
+            if p == _AD_HOC:
+                continue
+            row = p * stride
+            for j in range(i + 1, len(profile_ids)):
+                numbers = lookup(row + profile_ids[j])
+                if numbers is not None:
+                    covered.append((i, j, numbers))
+        covered += self._ad_hoc_pairs(resolved, profile_ids)
+        return covered
+
+    def _ad_hoc_pairs(self, resolved: Sequence[ResolvedItem], profile_ids: list[int]) -> list[tuple[int, int, tuple[int, ...]]]:
+        if _AD_HOC not in profile_ids:
+            return []
+        profiles = [self._profile_of(item) for item in resolved]
+        covered = []
+        for i, j in ((i, j) for i in range(len(resolved)) for j in range(i + 1, len(resolved))):
+            if _AD_HOC in (profile_ids[i], profile_ids[j]):
+                a, b = profiles[i], profiles[j]
+                numbers = (a.first_side & b.second_side) | (a.second_side & b.first_side)
+                if numbers:
+                    covered.append((i, j, tuple(sorted(numbers))))
+        return covered
+
+    def _profile_of(self, item: ResolvedItem) -> _Profile:
+        if item.profile_id != _AD_HOC:
+            return self._profiles[item.profile_id]
+        return self._make_profile(item.atc_codes, item.substance_ids)
+
+    def _finding(self, record: InteractionRecord, number: int, a: ResolvedItem, b: ResolvedItem) -> Finding:
+        first, second = self._orient(record, number, a, b)
+        return Finding(
+            interaction_id=record.id,
+            entry_id=record.entry_id,
+            release_id=self.release_id,
+            relevans=record.relevans,
+            clinical_consequence=record.clinical_consequence,
+            situation_criterion=record.situation_criterion,
+            mechanism=record.mechanism,
+            handling=record.handling,
+            source_basis=record.source_basis,
+            references=record.references,
+            display_rules=record.display_rules,
+            first=_matched_side(record, 0, first),
+            second=_matched_side(record, 1, second),
+        )
+
+    def _orient(self, record: InteractionRecord, number: int, a: ResolvedItem, b: ResolvedItem) -> tuple[ResolvedItem, ResolvedItem]:
+        """Put the item covered by the record's first group first. When each item is covered
+        by both groups, order by item identity so the result does not depend on input order."""
+        pa, pb = self._profile_of(a), self._profile_of(b)
+        forward = number in pa.first_side and number in pb.second_side
+        backward = number in pb.first_side and number in pa.second_side
+        if forward and backward:
+            return (a, b) if (a.item.kind, a.item.value) <= (b.item.kind, b.item.value) else (b, a)
+        return (a, b) if forward else (b, a)
+
+    def _not_assessed(self, resolved: Sequence[ResolvedItem], active_only: bool) -> tuple[NotAssessedFinding, ...]:
+        found = []
+        for item in resolved:
+            for record in self._profile_of(item).not_assessed:
+                if record.active or not active_only:
+                    found.append(NotAssessedFinding(item.item, item.label, record.atc, record.entry_id, self.release_id))
+        return tuple(found)
+
+
+def _matched_side(record: InteractionRecord, side: int, item: ResolvedItem) -> MatchedSide:
+    """The group member that covers the item; the most specific one when several do
+    (amitriptyline is reported as "Amitriptylin" rather than its level-4 class)."""
+    group = record.groups[side]
+    member = max(group.members, key=lambda m: _specificity(m, item))
+    return MatchedSide(item.item, item.label, member.name, member.atc, group.name)
+
+
+def _specificity(member: GroupMember, item: ResolvedItem) -> int:
+    if not item.substance_ids.isdisjoint(member.substance_ids):
+        return 100
+    if member.atc and any(code.startswith(member.atc) for code in item.atc_codes):
+        return len(member.atc)
+    return 0
+
+
+def _duplications(resolved: Sequence[ResolvedItem]) -> tuple[Duplication, ...]:
+    by_code: dict[str, list[CheckItem]] = defaultdict(list)
+    for item in resolved:
+        for code in item.level5_atc_codes:
+            by_code[code].append(item.item)
+    return tuple(Duplication(code, tuple(items)) for code, items in sorted(by_code.items()) if len(items) > 1)
+
+
+def _group_not_assessed(records: Iterable[NotAssessed]) -> dict[str, list[NotAssessed]]:
+    grouped: dict[str, list[NotAssessed]] = defaultdict(list)
+    for record in records:
+        grouped[record.atc].append(record)
+    return dict(grouped)
+
+
+def _related_substances(catalogue: Catalogue) -> dict[str, set[str]]:
+    """Each virkestoff id with the ids it references and the ids referencing it (one level)."""
+    related: dict[str, set[str]] = defaultdict(set)
+    for substance in catalogue.substances.values():
+        related[substance.id].add(substance.id)
+        for other in substance.related_ids:
+            related[substance.id].add(other)
+            related[other].update((other, substance.id))
+    return dict(related)
+
+
+class IndexHolder:
+    """Holds the active index. Activating a release is one reference assignment, so checks
+    in flight keep the index they started with and never wait for a swap."""
+
+    def __init__(self, index: InteractionIndex | None = None) -> None:
+        self._index = index
+
+    @property
+    def current(self) -> InteractionIndex:
+        index = self._index
+        if index is None:
+            raise NoActiveIndexError("no catalogue release is active")
+        return index
+
+    @property
+    def is_active(self) -> bool:
+        return self._index is not None
+
+    def swap(self, index: InteractionIndex | None) -> InteractionIndex | None:
+        """Activate `index` (compiled beforehand) and return the one it replaces."""
+        previous, self._index = self._index, index
+        return previous

@@ -1,0 +1,1 @@
+"""Readers of catalogue sources (FEST M30 XML first) into catalogue releases."""
