@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app, /v1 JSON API, auth, problem+json, middleware. Nothing imports `api`."""

@@ -1,0 +1,71 @@
+"""The FastAPI application: lifespan (engines, keys), middleware, problem handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import HTMLResponse
+
+import pml
+from api import health
+from api.auth import TokenVerifier, load_key_set
+from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api.problems import install_problem_handlers
+from api.v1 import medication_list
+from pml.db.engine import Database
+from pml.settings import Settings, get_settings
+
+DESCRIPTION = """PML is the national patient medication list (pasientens legemiddelliste).
+
+Every write carries `If-Match` with the list version it is based on and may carry an `Idempotency-Key`.
+Errors are RFC 9457 problem+json with a stable `type`.
+"""
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url
+    # No URL configured: the embedded development server (the CLI normally starts it before the workers).
+    from pml.db.embedded import server_database_url, start_embedded_server
+
+    return server_database_url(start_embedded_server(settings.data_dir))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.database = Database.from_settings(settings, _database_url(settings))
+        app.state.token_verifier = TokenVerifier(settings, load_key_set(settings))
+        yield
+        await app.state.database.dispose()
+
+    app = FastAPI(
+        title="PML — pasientens legemiddelliste",
+        version=pml.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
+    )
+    app.add_middleware(RequestIdMiddleware)
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(medication_list.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+
+    @app.get("/v1/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/v1/openapi.json", title="PML API v1")
+
+    return app

@@ -1,0 +1,248 @@
+"""/v1/patients/{patient_id}/medication-list: read, write, history, as-of and delta sync.
+
+Thin: parse, authorize, call the service, render.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from api.auth import Principal
+from api.authz import Permission, authorize
+from api.deps import CurrentPrincipal, DatabaseDep, PatientId, SettingsDep
+from api.problems import PROBLEM_CONTENT_TYPE
+from api.v1.conditional import etag, idempotent_write, json_response, list_service, not_modified
+from pml.errors import InvalidInput
+from pml.medication_list.schemas import (
+    ChangeAction,
+    ChangePage,
+    ChangesSince,
+    Entry,
+    EntryChange,
+    MedicationList,
+    NewEntry,
+    ReviewRequest,
+    Source,
+    StatusChange,
+    StopEntry,
+)
+from pml.medication_list.service import MedicationListService, WriteResult
+
+router = APIRouter(prefix="/patients/{patient_id}/medication-list", tags=["medication list"])
+
+
+class WriteOutcome(BaseModel):
+    """The entry the write touched (none for a review) and the whole list after it."""
+
+    entry: Entry | None
+    medication_list: MedicationList
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {}}}
+
+
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    412: _problem("If-Match is stale: the body carries current_version and current_list"),
+    422: _problem("invalid body, national id or Idempotency-Key reuse"),
+    428: _problem("If-Match missing"),
+}
+IF_MATCH_DOC = "The list version the write is based on (the ETag of your last read), e.g. \"7\"."
+
+
+def _render_write(result: WriteResult, status_code: int = 200) -> Response:
+    outcome = WriteOutcome(entry=result.entry, medication_list=result.medication_list)
+    return json_response(outcome, status_code=status_code, version=result.medication_list.version)
+
+
+def _source(requested: Source | None, principal: Principal) -> Source:
+    source = requested or principal.source
+    if source is None:
+        raise InvalidInput("say which source this change comes from ('source'): the token names none")
+    return source
+
+
+@router.get("", response_model=MedicationList, responses={304: {"description": "unchanged since the ETag"}})
+async def read_list(
+    request: Request, patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep,
+    settings: SettingsDep,
+) -> Response:
+    """The current list. Send `If-None-Match` with the last ETag to get 304 when nothing changed."""
+    authorize(principal, Permission.READ_LIST, patient_id)
+    async with database.read_transaction() as session:
+        current = await list_service(session, settings).current(patient_id)
+    if not_modified(request, current.version):
+        return Response(status_code=304, headers={"ETag": etag(current.version)})
+    return json_response(current, version=current.version)
+
+
+@router.get("/versions/{version}", response_model=MedicationList)
+async def read_list_at_version(
+    version: int, patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep,
+    settings: SettingsDep,
+) -> Response:
+    """The list exactly as it was at `version`, rebuilt from the change history."""
+    authorize(principal, Permission.READ_LIST, patient_id)
+    async with database.read_transaction() as session:
+        past = await list_service(session, settings).at_version(patient_id, version)
+    return json_response(past, version=past.version)
+
+
+@router.get("/as-of", response_model=MedicationList)
+async def read_list_as_of(
+    at: Annotated[dt.datetime, Query(description="a time with zone, e.g. 2026-11-25T12:00:00+01:00")],
+    patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+) -> Response:
+    """The list as it stood at a moment in time."""
+    authorize(principal, Permission.READ_LIST, patient_id)
+    async with database.read_transaction() as session:
+        past = await list_service(session, settings).as_of(patient_id, at)
+    return json_response(past, version=past.version)
+
+
+@router.get("/history", response_model=ChangePage)
+async def read_history(
+    patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    before_version: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+) -> Response:
+    """Change records, newest first. Page with `before_version=next_before_version`."""
+    authorize(principal, Permission.READ_LIST, patient_id)
+    async with database.read_transaction() as session:
+        page = await list_service(session, settings).history(
+            patient_id, before_version=before_version, limit=limit
+        )
+    return json_response(page, version=page.current_version)
+
+
+@router.get("/changes", response_model=ChangesSince)
+async def read_changes_since(
+    since: Annotated[int, Query(ge=0, description="the last version the client holds")],
+    patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1)] = 200,
+) -> Response:
+    """Delta sync: the changes after version `since`, oldest first."""
+    authorize(principal, Permission.READ_LIST, patient_id)
+    async with database.read_transaction() as session:
+        delta = await list_service(session, settings).changes_since(patient_id, since, limit=limit)
+    return json_response(delta, version=delta.current_version)
+
+
+@router.post("/entries", status_code=201, response_model=WriteOutcome, responses=WRITE_RESPONSES,
+             openapi_extra={"parameters": [{"name": "If-Match", "in": "header", "required": True,
+                                            "description": IF_MATCH_DOC, "schema": {"type": "string"}}]})
+async def add_entry(
+    new: NewEntry, request: Request, patient_id: PatientId, principal: CurrentPrincipal,
+    database: DatabaseDep, settings: SettingsDep,
+) -> Response:
+    """Add a medicine to the list."""
+    authorize(principal, Permission.WRITE_LIST, patient_id)
+
+    async def operation(service: MedicationListService, expected: int) -> Response:
+        result = await service.add_entry(patient_id, expected, new, principal.actor)
+        response = _render_write(result, status_code=201)
+        assert result.entry is not None
+        response.headers["Location"] = f"{request.url.path}/{result.entry.id}"
+        return response
+
+    return await idempotent_write(
+        request, database=database, settings=settings, patient_id=patient_id, payload=new, operation=operation
+    )
+
+
+@router.patch("/entries/{entry_id}", response_model=WriteOutcome, responses=WRITE_RESPONSES)
+async def change_entry(
+    entry_id: uuid.UUID, change: EntryChange, request: Request, patient_id: PatientId,
+    principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+) -> Response:
+    """Change fields of an entry; omitted fields keep their value."""
+    authorize(principal, Permission.WRITE_LIST, patient_id)
+    source = _source(change.source, principal)
+
+    async def operation(service: MedicationListService, expected: int) -> Response:
+        result = await service.change_entry(patient_id, expected, entry_id, change, principal.actor, source)
+        return _render_write(result)
+
+    return await idempotent_write(
+        request, database=database, settings=settings, patient_id=patient_id, payload=change,
+        operation=operation,
+    )
+
+
+async def _status_write(
+    action: ChangeAction, body: StatusChange, entry_id: uuid.UUID, request: Request, patient_id: str,
+    principal: Principal, database: DatabaseDep, settings: SettingsDep,
+) -> Response:
+    authorize(principal, Permission.WRITE_LIST, patient_id)
+    source = _source(body.source, principal)
+
+    async def operation(service: MedicationListService, expected: int) -> Response:
+        result = await service.change_status(
+            patient_id, expected, entry_id, action, reason=body.reason, source=source, actor=principal.actor
+        )
+        return _render_write(result)
+
+    return await idempotent_write(
+        request, database=database, settings=settings, patient_id=patient_id, payload=body,
+        operation=operation,
+    )
+
+
+@router.post("/entries/{entry_id}/stop", response_model=WriteOutcome, responses=WRITE_RESPONSES)
+async def stop_entry(
+    entry_id: uuid.UUID, body: StopEntry, request: Request, patient_id: PatientId,
+    principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+) -> Response:
+    """Stop a medicine (seponering); the reason is required."""
+    return await _status_write(
+        ChangeAction.STOP, body, entry_id, request, patient_id, principal, database, settings
+    )
+
+
+@router.post("/entries/{entry_id}/pause", response_model=WriteOutcome, responses=WRITE_RESPONSES)
+async def pause_entry(
+    entry_id: uuid.UUID, body: StatusChange, request: Request, patient_id: PatientId,
+    principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+) -> Response:
+    """Pause an active medicine."""
+    return await _status_write(
+        ChangeAction.PAUSE, body, entry_id, request, patient_id, principal, database, settings
+    )
+
+
+@router.post("/entries/{entry_id}/resume", response_model=WriteOutcome, responses=WRITE_RESPONSES)
+async def resume_entry(
+    entry_id: uuid.UUID, body: StatusChange, request: Request, patient_id: PatientId,
+    principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+) -> Response:
+    """Resume a paused medicine."""
+    return await _status_write(
+        ChangeAction.RESUME, body, entry_id, request, patient_id, principal, database, settings
+    )
+
+
+@router.post("/review", response_model=WriteOutcome, responses=WRITE_RESPONSES)
+async def mark_reviewed(
+    body: ReviewRequest, request: Request, patient_id: PatientId, principal: CurrentPrincipal,
+    database: DatabaseDep, settings: SettingsDep,
+) -> Response:
+    """Mark the list as reviewed (ajourført) by the caller at this version."""
+    authorize(principal, Permission.REVIEW_LIST, patient_id)
+    source = _source(body.source, principal)
+
+    async def operation(service: MedicationListService, expected: int) -> Response:
+        result = await service.mark_reviewed(
+            patient_id, expected, principal.actor, source=source, note=body.note
+        )
+        return _render_write(result)
+
+    return await idempotent_write(
+        request, database=database, settings=settings, patient_id=patient_id, payload=body,
+        operation=operation,
+    )

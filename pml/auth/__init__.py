@@ -1,0 +1,1 @@
+"""Identity: HelseID-style tokens, the development signing key and the claims PML reads."""

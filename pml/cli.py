@@ -1,0 +1,137 @@
+"""The `pml` command: serve, migrate, seed, mint development tokens.
+
+With no PML_DATABASE_URL every command uses the embedded PostgreSQL under PML_DATA_DIR (default `.pml/`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pml.settings import Settings, get_settings
+
+app = typer.Typer(help="PML — the national patient medication list.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def database_url(settings: Settings) -> str:
+    """The configured URL, or the embedded server's (started now, and exported for worker processes)."""
+    if settings.database_url is not None:
+        return settings.database_url
+    from pml.db.embedded import server_database_url, start_embedded_server
+
+    console.print(f"[dim]embedded PostgreSQL under {settings.data_dir.resolve()}/pgdata[/dim]")
+    url = server_database_url(start_embedded_server(settings.data_dir))
+    os.environ["PML_DATABASE_URL"] = url
+    return url
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply schema migrations up to REVISION (default: the newest)."""
+    from pml.db.migrate import upgrade
+
+    upgrade(database_url(get_settings()), revision)
+    console.print(f"database upgraded to {revision}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the table models and the migrations disagree."""
+    from pml.db.migrate import check
+
+    check(database_url(get_settings()))
+
+
+@app.command()
+def seed(
+    patients: Annotated[int, typer.Option(min=1, help="how many synthetic patients")] = 10,
+    random_seed: Annotated[int, typer.Option("--seed", help="same seed, same patients")] = 2026,
+) -> None:
+    """Create synthetic demo patients with realistic medication lists (synthetic national ids)."""
+    settings = get_settings()
+    url = database_url(settings)
+    created = asyncio.run(_seed(settings, url, patients, random_seed))
+    console.print(f"seeded {len(created)} patients, e.g. {', '.join(created[:3])}")
+
+
+async def _seed(settings: Settings, url: str, count: int, random_seed: int) -> list[str]:
+    from rich.progress import Progress
+
+    from pml.db.engine import Database
+    from pml.seed.demo import seed_patients
+
+    database = Database.from_settings(settings, url)
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("seeding", total=count)
+            return await seed_patients(
+                database, count, seed=random_seed, max_entries=settings.max_list_entries,
+                on_patient=lambda _: progress.advance(task),
+            )
+    finally:
+        await database.dispose()
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="prescriber, nurse, pharmacist, patient, system or admin")] = (
+        "prescriber"
+    ),
+    subject: Annotated[str, typer.Option(help="the token's sub")] = "dev-user",
+    name: Annotated[str, typer.Option()] = "Utvikler Lege",
+    hpr: Annotated[str | None, typer.Option(help="HPR number")] = "9144889",
+    organisation: Annotated[str | None, typer.Option(help="organisation number")] = "974703300",
+    source: Annotated[str | None, typer.Option(help="gp, hospital, home_care, pharmacy or patient")] = "gp",
+    national_id: Annotated[str | None, typer.Option(help="the patient's own id (role patient)")] = None,
+    hours: Annotated[float, typer.Option(min=0.01, max=24)] = 8,
+) -> None:
+    """Print a development token signed with the local development key (refused in production)."""
+    import datetime as dt
+
+    from pml.auth.tokens import DevelopmentClaims, load_development_key, mint_token
+
+    settings = get_settings()
+    claims = DevelopmentClaims(
+        subject=subject, role=role, name=name, hpr_number=hpr, national_id=national_id,
+        organisation=organisation, source=source,
+    )
+    key = load_development_key(settings)
+    typer.echo(mint_token(key, claims, settings=settings, lifetime=dt.timedelta(hours=hours)))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    migrate: Annotated[bool, typer.Option(help="apply migrations first")] = True,
+) -> None:
+    """Serve the API. Without configuration: embedded PostgreSQL, migrations, a few demo patients."""
+    import uvicorn
+
+    settings = get_settings()
+    url = database_url(settings)
+    if migrate:
+        from pml.db.migrate import upgrade
+
+        upgrade(url)
+    if settings.embedded and settings.seed_demo_patients:
+        _seed_demo_once(settings, url)
+    console.print(f"PML API docs: http://{host}:{port}/v1/docs  (OpenAPI: /v1/openapi.json)")
+    console.print("a development token: [bold]pml token[/bold]")
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        loop="uvloop", http="httptools", access_log=False, proxy_headers=False,
+    )
+
+
+def _seed_demo_once(settings: Settings, url: str) -> None:
+    patients = asyncio.run(_seed(settings, url, settings.seed_demo_patients, 2026))
+    console.print(f"demo patients: {', '.join(patients)}")

@@ -1,0 +1,1 @@
+"""Database plumbing: engines, sessions, migrations and the embedded development server."""

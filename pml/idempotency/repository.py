@@ -1,0 +1,60 @@
+"""Stored first responses. Looked up and saved inside the write's own transaction, under the patient's lock,
+so a retry racing its original either sees the committed response or waits for it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pml.idempotency.errors import IdempotencyKeyReused
+from pml.idempotency.models import IdempotencyRecordRow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def request_fingerprint(method: str, path: str, body: object) -> str:
+    """A hash of what the request asks for; the same JSON with other spacing or key order is the same."""
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
+
+
+class IdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def replay(self, patient_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """The stored response for `key`, or None; a different request under the same key is refused."""
+        row = await self._session.scalar(
+            select(IdempotencyRecordRow).where(
+                IdempotencyRecordRow.patient_id == patient_id, IdempotencyRecordRow.idempotency_key == key
+            )
+        )
+        if row is None:
+            return None
+        if row.request_hash != fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was first used with a different request; use a new key for a new request"
+            )
+        return StoredResponse(row.status_code, dict(row.response_headers), row.response_body)
+
+    async def save(self, patient_id: str, key: str, fingerprint: str, response: StoredResponse) -> None:
+        self._session.add(
+            IdempotencyRecordRow(
+                patient_id=patient_id,
+                idempotency_key=key,
+                request_hash=fingerprint,
+                status_code=response.status_code,
+                response_headers=response.headers,
+                response_body=response.body,
+            )
+        )
+        await self._session.flush()

@@ -1,0 +1,78 @@
+"""One settings object for the whole service, read from `PML_*` environment variables.
+
+Production settings refuse what is only safe on a developer's machine: the embedded database, the local
+development signing key and synthetic national ids.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PML_", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    # Where the embedded PostgreSQL, the development key and other local state live; safe to delete.
+    data_dir: Path = Path(".pml")
+    database_url: str | None = Field(
+        default=None, description="postgresql+psycopg://... ; unset means the embedded PostgreSQL"
+    )
+    # A read replica may serve reads later; unset means reads go to the primary.
+    database_read_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=5, ge=0, le=200)
+    database_statement_timeout_ms: int = Field(default=5000, ge=100)
+    redis_url: str | None = None
+
+    auth_issuer: str = "https://helseid-dev.pml.local"
+    auth_audience: str = "pml"
+    auth_jwks_file: Path | None = None
+    auth_jwks_url: str | None = None
+    auth_clock_skew_seconds: int = Field(default=30, ge=0, le=300)
+    # The development signing key lives in data_dir; production refuses to load it.
+    auth_allow_development_key: bool = True
+
+    allow_synthetic_national_ids: bool = True
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=256)
+    max_list_entries: int = Field(default=300, ge=1)
+    max_page_size: int = Field(default=500, ge=1)
+    seed_demo_patients: int = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_development_shortcuts_in_production(self) -> Settings:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problems = []
+        if self.database_url is None:
+            problems.append("PML_DATABASE_URL must be set (the embedded database is for development)")
+        if self.auth_allow_development_key:
+            problems.append("PML_AUTH_ALLOW_DEVELOPMENT_KEY must be false")
+        if self.auth_jwks_file is None and self.auth_jwks_url is None:
+            problems.append("PML_AUTH_JWKS_FILE or PML_AUTH_JWKS_URL must be set")
+        if self.allow_synthetic_national_ids:
+            problems.append("PML_ALLOW_SYNTHETIC_NATIONAL_IDS must be false")
+        if problems:
+            raise ValueError("production settings refused: " + "; ".join(problems))
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
