@@ -1,0 +1,1 @@
+"""Test support: throwaway servers and factories shared by the test packages."""
