@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both work on a fresh machine with Python 3.11:
+# they create .venv, install PML into it, and start whatever the service or the tests need.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## run: start PML on http://127.0.0.1:8000 (embedded PostgreSQL under .pml/ unless PML_DATABASE_URL is set)
+run: $(INSTALLED)
+	$(BIN)/pml serve
+
+## test: the whole test suite against a throwaway PostgreSQL (and Redis) started by the tests themselves
+test: $(INSTALLED)
+	bash scripts/test-services.sh
+	$(BIN)/pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check pml api interactions loaders tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pml
