@@ -33,7 +33,7 @@ def database_url(settings: Settings) -> str:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Apply schema migrations up to REVISION (default: the newest)."""
     from pml.db.migrate import upgrade
 

@@ -19,7 +19,8 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Upgrade to `revision`; the default, every head, also applies feature branches not merged yet."""
     command.upgrade(alembic_config(database_url), revision)
 
 
