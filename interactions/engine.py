@@ -15,12 +15,15 @@ Matching follows DMP's FEST implementation guide:
   ingredient of a combination product is checked on its own) and its substances' ids; a
   package (varenr) resolves through its product.
 
-Speed: items that resolve to the same ATC codes and virkestoff ids share a *profile*.
-`compile` interns the profile of every product, package and substance in the release and
-precomputes, for every pair of profiles that some record covers, the records that cover
-it. A check of n items is then n dict lookups to resolve plus one dict lookup per pair.
-Items the release does not know (an ATC code no product has) get an ad-hoc profile and fall
-back to set intersections, which is correct but slower.
+Speed: `compile` resolves every product, package, substance and level-5 ATC code of the
+release once, to a *profile* (its ATC codes, virkestoff ids, not-assessed records, and the
+records whose first and whose second group cover it). Profiles that are covered by exactly
+the same records share a *signature*, and for every pair of signatures that some record
+covers, the covering records are precomputed. A check of n items is then n dict lookups to
+resolve, then per distinct signature one C-level set intersection of its precomputed
+partner signatures with the signatures present; only actual hits cost more. An item the release does not know (an ATC code no
+product has) is profiled at check time; if its coverage matches no signature, its pairs
+fall back to set intersections, which is correct but slower.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from interactions.model import (
     RELEVANS_NO_ACTION,
@@ -38,6 +41,7 @@ from interactions.model import (
     InteractionRecord,
     NotAssessed,
     Reference,
+    SubstanceGroup,
 )
 
 ItemKind = Literal["product", "varenr", "atc", "substance"]
@@ -94,13 +98,15 @@ class CheckItem:
 
 @dataclass(frozen=True, slots=True)
 class _Profile:
-    """What an item matches by, and the records each side of which covers it."""
+    """What an item matches by, and the records whose first / second group cover it."""
 
     atc_codes: frozenset[str]
     substance_ids: frozenset[str]
     first_side: frozenset[int]
     second_side: frozenset[int]
     not_assessed: tuple[NotAssessed, ...]
+    signature: int
+    level5_atc_codes: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +115,19 @@ class ResolvedItem:
 
     item: CheckItem
     label: str
-    atc_codes: frozenset[str]
-    substance_ids: frozenset[str]
-    profile_id: int
+    profile: _Profile
+
+    @property
+    def atc_codes(self) -> frozenset[str]:
+        return self.profile.atc_codes
+
+    @property
+    def substance_ids(self) -> frozenset[str]:
+        return self.profile.substance_ids
 
     @property
     def level5_atc_codes(self) -> frozenset[str]:
-        return frozenset(code for code in self.atc_codes if len(code) == 7)
+        return self.profile.level5_atc_codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,32 +136,81 @@ class MatchedSide:
 
     item: CheckItem
     label: str
-    substance: str
-    atc: str | None
+    member: GroupMember
     group_name: str | None
 
+    @property
+    def substance(self) -> str:
+        return self.member.name
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """An interaction record that covers a pair of checked items."""
+    @property
+    def atc(self) -> str | None:
+        return self.member.atc
 
-    interaction_id: str
-    entry_id: str
+
+class Finding(NamedTuple):
+    """An interaction record that covers a pair of checked items: `first` is the item covered
+    by the record's first substance group, `second` the one covered by its second group.
+    The clinical fields are read from the record (shared, never copied per check), and the
+    matched sides are worked out when read, so an unread finding costs next to nothing.
+    (A NamedTuple because checks build many of them and tuples are built in C.)"""
+
+    record: InteractionRecord
     release_id: str
-    relevans: int
-    clinical_consequence: str
-    situation_criterion: str | None
-    mechanism: str | None
-    handling: str | None
-    source_basis: str | None
-    references: tuple[Reference, ...]
-    display_rules: tuple[int, ...]
-    first: MatchedSide
-    second: MatchedSide
+    first_item: ResolvedItem
+    second_item: ResolvedItem
+
+    @property
+    def first(self) -> MatchedSide:
+        return _matched_side(self.record.groups[0], self.first_item)
+
+    @property
+    def second(self) -> MatchedSide:
+        return _matched_side(self.record.groups[1], self.second_item)
+
+    @property
+    def interaction_id(self) -> str:
+        return self.record.id
+
+    @property
+    def entry_id(self) -> str:
+        return self.record.entry_id
+
+    @property
+    def relevans(self) -> int:
+        return self.record.relevans
+
+    @property
+    def clinical_consequence(self) -> str:
+        return self.record.clinical_consequence
+
+    @property
+    def situation_criterion(self) -> str | None:
+        return self.record.situation_criterion
+
+    @property
+    def mechanism(self) -> str | None:
+        return self.record.mechanism
+
+    @property
+    def handling(self) -> str | None:
+        return self.record.handling
+
+    @property
+    def source_basis(self) -> str | None:
+        return self.record.source_basis
+
+    @property
+    def references(self) -> tuple[Reference, ...]:
+        return self.record.references
+
+    @property
+    def display_rules(self) -> tuple[int, ...]:
+        return self.record.display_rules
 
     @property
     def items(self) -> frozenset[CheckItem]:
-        return frozenset((self.first.item, self.second.item))
+        return frozenset((self.first_item.item, self.second_item.item))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,10 +306,11 @@ class InteractionIndex:
         self._sides = _SideIndex(self._records)
         self._not_assessed_by_code = _group_not_assessed(catalogue.not_assessed)
         self._related = _related_substances(catalogue)
-        self._profiles: list[_Profile] = []
-        self._profile_ids: dict[tuple[frozenset[str], frozenset[str]], int] = {}
-        self._items: dict[CheckItem, ResolvedItem] = {}
+        self._profiles: dict[tuple[frozenset[str], frozenset[str]], _Profile] = {}
+        self._signatures: dict[tuple[frozenset[int], frozenset[int]], int] = {}
+        self._items: dict[tuple[str, str], ResolvedItem] = {}
         self._pair_records: dict[int, tuple[int, ...]] = {}
+        self._partners: dict[int, frozenset[int]] = {}
         self._stride = 0
 
     @classmethod
@@ -297,9 +359,10 @@ class InteractionIndex:
         return {code for code in codes if is_atc_code(code)}
 
     def _remember(self, item: CheckItem, label: str, atc_codes: set[str], substance_ids: set[str]) -> None:
-        profile_id = self._intern(frozenset(atc_codes), self._expand(substance_ids))
-        profile = self._profiles[profile_id]
-        self._items[item] = ResolvedItem(item, label, profile.atc_codes, profile.substance_ids, profile_id)
+        key = (frozenset(atc_codes), self._expand(substance_ids))
+        if key not in self._profiles:
+            self._profiles[key] = self._make_profile(*key, intern=True)
+        self._items[(item.kind, item.value)] = ResolvedItem(item, label, self._profiles[key])
 
     def _expand(self, substance_ids: Iterable[str]) -> frozenset[str]:
         expanded: set[str] = set()
@@ -307,14 +370,7 @@ class InteractionIndex:
             expanded |= self._related.get(substance_id, {substance_id})
         return frozenset(expanded)
 
-    def _intern(self, atc_codes: frozenset[str], substance_ids: frozenset[str]) -> int:
-        key = (atc_codes, substance_ids)
-        if key not in self._profile_ids:
-            self._profile_ids[key] = len(self._profiles)
-            self._profiles.append(self._make_profile(atc_codes, substance_ids))
-        return self._profile_ids[key]
-
-    def _make_profile(self, atc_codes: frozenset[str], substance_ids: frozenset[str]) -> _Profile:
+    def _make_profile(self, atc_codes: frozenset[str], substance_ids: frozenset[str], *, intern: bool) -> _Profile:
         first, second = self._sides.sides(atc_codes, substance_ids)
         not_assessed = tuple(
             record
@@ -322,18 +378,26 @@ class InteractionIndex:
             for prefix in atc_prefixes(code)
             for record in self._not_assessed_by_code.get(prefix, ())
         )
-        return _Profile(atc_codes, substance_ids, first, second, not_assessed)
+        level5 = frozenset(code for code in atc_codes if len(code) == 7)
+        return _Profile(atc_codes, substance_ids, first, second, not_assessed, self._signature(first, second, intern), level5)
+
+    def _signature(self, first: frozenset[int], second: frozenset[int], intern: bool) -> int:
+        """Number of this coverage; only compile interns new ones (state is frozen after)."""
+        key = (first, second)
+        if intern and key not in self._signatures:
+            self._signatures[key] = len(self._signatures)
+        return self._signatures.get(key, _AD_HOC)
 
     def _build_pair_records(self) -> None:
-        """For every record, every (first-side profile, second-side profile) pair it covers."""
+        """For every record, every (first-side signature, second-side signature) it covers."""
         on_first: dict[int, list[int]] = defaultdict(list)
         on_second: dict[int, list[int]] = defaultdict(list)
-        for profile_id, profile in enumerate(self._profiles):
-            for number in profile.first_side:
-                on_first[number].append(profile_id)
-            for number in profile.second_side:
-                on_second[number].append(profile_id)
-        self._stride = len(self._profiles) + 1
+        for (first, second), signature in self._signatures.items():
+            for number in first:
+                on_first[number].append(signature)
+            for number in second:
+                on_second[number].append(signature)
+        self._stride = len(self._signatures) + 1
         pairs: dict[int, set[int]] = defaultdict(set)
         for number, firsts in on_first.items():
             for p in firsts:
@@ -341,21 +405,23 @@ class InteractionIndex:
                     pairs[p * self._stride + q].add(number)
                     pairs[q * self._stride + p].add(number)
         self._pair_records = {key: tuple(sorted(numbers)) for key, numbers in pairs.items()}
+        partners: dict[int, set[int]] = defaultdict(set)
+        for key in self._pair_records:
+            partners[key // self._stride].add(key % self._stride)
+        self._partners = {signature: frozenset(others) for signature, others in partners.items()}
 
     # -- lookup -----------------------------------------------------------------------
 
     def resolve(self, item: CheckItem) -> ResolvedItem | None:
         """How the release understands an item, or None if it does not know it."""
-        known = self._items.get(item)
+        known = self._items.get((item.kind, item.value))
         if known is not None:
-            return ResolvedItem(item, item.label or known.label, known.atc_codes, known.substance_ids, known.profile_id)
+            return known if item.label is None else ResolvedItem(item, item.label, known.profile)
         if item.kind == "atc" and is_atc_code(item.value):
-            return self._ad_hoc(item)
+            # Not interned: compile-time state stays immutable, so concurrent checks are safe.
+            profile = self._make_profile(frozenset({item.value}), frozenset(), intern=False)
+            return ResolvedItem(item, item.label or item.value, profile)
         return None
-
-    def _ad_hoc(self, item: CheckItem) -> ResolvedItem:
-        # Not interned: compile-time state stays immutable, so concurrent checks are safe.
-        return ResolvedItem(item, item.label or item.value, frozenset({item.value}), frozenset(), _AD_HOC)
 
     def interaction(self, interaction_id: str) -> InteractionRecord | None:
         return self.catalogue.interactions.get(interaction_id)
@@ -391,7 +457,12 @@ class InteractionIndex:
     def _resolve_all(self, items: Iterable[CheckItem]) -> tuple[list[ResolvedItem], list[CheckItem]]:
         resolved: list[ResolvedItem] = []
         unresolved: list[CheckItem] = []
-        for item in dict.fromkeys(items):
+        seen: set[tuple[str, str]] = set()
+        for item in items:
+            key = (item.kind, item.value)
+            if key in seen:
+                continue
+            seen.add(key)
             found = self.resolve(item)
             if found is None:
                 unresolved.append(item)
@@ -406,66 +477,44 @@ class InteractionIndex:
                 record = self._records[number]
                 if rules.shows(record):
                     findings.append(self._finding(record, number, resolved[i], resolved[j]))
-        findings.sort(key=lambda f: (f.relevans, f.interaction_id, f.first.item.value, f.second.item.value))
+        findings.sort(key=lambda f: (f.record.relevans, f.record.id, f.first_item.item.value, f.second_item.item.value))
         return tuple(findings)
 
     def _covered_pairs(self, resolved: Sequence[ResolvedItem]) -> list[tuple[int, int, tuple[int, ...]]]:
-        """Pairs (i, j) of item positions with the records covering them. The hot loop."""
-        profile_ids = [item.profile_id for item in resolved]
-        lookup = self._pair_records.get
-        stride = self._stride
-        covered = []
-        for i, p in enumerate(profile_ids):
-            if p == _AD_HOC:
-                continue
-            row = p * stride
-            for j in range(i + 1, len(profile_ids)):
-                numbers = lookup(row + profile_ids[j])
-                if numbers is not None:
-                    covered.append((i, j, numbers))
-        covered += self._ad_hoc_pairs(resolved, profile_ids)
+        """Pairs (i, j), i < j, of item positions with the records covering them. The hot
+        path: per distinct signature, one C-level test of its partners against the
+        signatures present, instead of a Python-level lookup per pair."""
+        signatures = [item.profile.signature for item in resolved]
+        present = frozenset(signatures)
+        partners_of = self._partners.get
+        hits = []
+        for signature in present:
+            partners = partners_of(signature)
+            if partners is not None and not partners.isdisjoint(present):
+                hits += [(signature, other) for other in partners & present if other >= signature]
+        covered = self._hit_pairs(signatures, hits) if hits else []
+        if _AD_HOC in present:
+            covered += _ad_hoc_pairs(resolved)
         return covered
 
-    def _ad_hoc_pairs(self, resolved: Sequence[ResolvedItem], profile_ids: list[int]) -> list[tuple[int, int, tuple[int, ...]]]:
-        if _AD_HOC not in profile_ids:
-            return []
-        profiles = [self._profile_of(item) for item in resolved]
-        covered = []
-        for i, j in ((i, j) for i in range(len(resolved)) for j in range(i + 1, len(resolved))):
-            if _AD_HOC in (profile_ids[i], profile_ids[j]):
-                a, b = profiles[i], profiles[j]
-                numbers = (a.first_side & b.second_side) | (a.second_side & b.first_side)
-                if numbers:
-                    covered.append((i, j, tuple(sorted(numbers))))
+    def _hit_pairs(self, signatures: list[int], hits: list[tuple[int, int]]) -> list[tuple[int, int, tuple[int, ...]]]:
+        positions: dict[int, list[int]] = {}
+        for position, signature in enumerate(signatures):
+            positions.setdefault(signature, []).append(position)
+        covered: list[tuple[int, int, tuple[int, ...]]] = []
+        for signature, other in hits:
+            numbers = self._pair_records[signature * self._stride + other]
+            covered += _position_pairs(positions[signature], positions[other], numbers, same=signature == other)
         return covered
-
-    def _profile_of(self, item: ResolvedItem) -> _Profile:
-        if item.profile_id != _AD_HOC:
-            return self._profiles[item.profile_id]
-        return self._make_profile(item.atc_codes, item.substance_ids)
 
     def _finding(self, record: InteractionRecord, number: int, a: ResolvedItem, b: ResolvedItem) -> Finding:
         first, second = self._orient(record, number, a, b)
-        return Finding(
-            interaction_id=record.id,
-            entry_id=record.entry_id,
-            release_id=self.release_id,
-            relevans=record.relevans,
-            clinical_consequence=record.clinical_consequence,
-            situation_criterion=record.situation_criterion,
-            mechanism=record.mechanism,
-            handling=record.handling,
-            source_basis=record.source_basis,
-            references=record.references,
-            display_rules=record.display_rules,
-            first=_matched_side(record, 0, first),
-            second=_matched_side(record, 1, second),
-        )
+        return Finding(record, self.release_id, first, second)
 
     def _orient(self, record: InteractionRecord, number: int, a: ResolvedItem, b: ResolvedItem) -> tuple[ResolvedItem, ResolvedItem]:
         """Put the item covered by the record's first group first. When each item is covered
         by both groups, order by item identity so the result does not depend on input order."""
-        pa, pb = self._profile_of(a), self._profile_of(b)
+        pa, pb = a.profile, b.profile
         forward = number in pa.first_side and number in pb.second_side
         backward = number in pb.first_side and number in pa.second_side
         if forward and backward:
@@ -475,21 +524,47 @@ class InteractionIndex:
     def _not_assessed(self, resolved: Sequence[ResolvedItem], active_only: bool) -> tuple[NotAssessedFinding, ...]:
         found = []
         for item in resolved:
-            for record in self._profile_of(item).not_assessed:
+            if not item.profile.not_assessed:
+                continue
+            for record in item.profile.not_assessed:
                 if record.active or not active_only:
                     found.append(NotAssessedFinding(item.item, item.label, record.atc, record.entry_id, self.release_id))
         return tuple(found)
 
 
-def _matched_side(record: InteractionRecord, side: int, item: ResolvedItem) -> MatchedSide:
+def _position_pairs(
+    mine: list[int], theirs: list[int], numbers: tuple[int, ...], *, same: bool
+) -> list[tuple[int, int, tuple[int, ...]]]:
+    if same:
+        return [(i, j, numbers) for k, i in enumerate(mine) for j in mine[k + 1 :]]
+    return [(min(i, j), max(i, j), numbers) for i in mine for j in theirs]
+
+
+def _ad_hoc_pairs(resolved: Sequence[ResolvedItem]) -> list[tuple[int, int, tuple[int, ...]]]:
+    """Pairs involving an item without a compiled signature, by set intersection."""
+    covered = []
+    for i, a in enumerate(resolved):
+        for j in range(i + 1, len(resolved)):
+            b = resolved[j].profile
+            if _AD_HOC not in (a.profile.signature, b.signature):
+                continue
+            numbers = (a.profile.first_side & b.second_side) | (a.profile.second_side & b.first_side)
+            if numbers:
+                covered.append((i, j, tuple(sorted(numbers))))
+    return covered
+
+
+def _matched_side(group: SubstanceGroup, item: ResolvedItem) -> MatchedSide:
+    return MatchedSide(item.item, item.label, _best_member(group, item.profile), group.name)
+
+
+def _best_member(group: SubstanceGroup, profile: _Profile) -> GroupMember:
     """The group member that covers the item; the most specific one when several do
     (amitriptyline is reported as "Amitriptylin" rather than its level-4 class)."""
-    group = record.groups[side]
-    member = max(group.members, key=lambda m: _specificity(m, item))
-    return MatchedSide(item.item, item.label, member.name, member.atc, group.name)
+    return max(group.members, key=lambda m: _specificity(m, profile))
 
 
-def _specificity(member: GroupMember, item: ResolvedItem) -> int:
+def _specificity(member: GroupMember, item: _Profile) -> int:
     if not item.substance_ids.isdisjoint(member.substance_ids):
         return 100
     if member.atc and any(code.startswith(member.atc) for code in item.atc_codes):
@@ -498,10 +573,10 @@ def _specificity(member: GroupMember, item: ResolvedItem) -> int:
 
 
 def _duplications(resolved: Sequence[ResolvedItem]) -> tuple[Duplication, ...]:
-    by_code: dict[str, list[CheckItem]] = defaultdict(list)
+    by_code: dict[str, list[CheckItem]] = {}
     for item in resolved:
-        for code in item.level5_atc_codes:
-            by_code[code].append(item.item)
+        for code in item.profile.level5_atc_codes:
+            by_code.setdefault(code, []).append(item.item)
     return tuple(Duplication(code, tuple(items)) for code, items in sorted(by_code.items()) if len(items) > 1)
 
 

@@ -1,0 +1,237 @@
+"""Catalogue name search, as a prescriber types and for resolving free-text names.
+
+A query is normalised the same way as the catalogue (lower case, Norwegian form
+abbreviations spelled out, "500mg" split into "500 mg", "9,6" read as 9.6), then split into
+name words, form words ("tablett") and strength numbers. The name words are scored with
+rapidfuzz's WRatio against each product's brand name (Varenavn), its substance names and
+its NavnFormStyrke; matching strengths and forms then move a product up, contradicting
+ones move it down. So "paracet 500" ranks the paracetamol 500 mg products first, and
+"Selo-zok 50" finds "Selo-Zok depottab 50 mg".
+
+`CatalogueSearch.candidates` is the reusable core (product, score) for reconciliation;
+`CatalogueSearch.search` adds paging for the API.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from interactions.model import Catalogue, Product
+
+# Abbreviations used in NavnFormStyrke and by prescribers, spelled out.
+ABBREVIATIONS: dict[str, str] = {
+    "tab": "tablett", "tbl": "tablett", "tabl": "tablett", "tabs": "tablett", "tablet": "tablett",
+    "depottab": "depottablett", "enterotab": "enterotablett", "smeltetab": "smeltetablett",
+    "brusetab": "brusetablett", "tyggetab": "tyggetablett", "dsp": "dispergerbar",
+    "kap": "kapsel", "kaps": "kapsel", "caps": "kapsel", "depotkaps": "depotkapsel",
+    "enterokaps": "enterokapsel", "mikst": "mikstur", "mixt": "mikstur", "inj": "injeksjon",
+    "inf": "infusjon", "oppl": "oppløsning", "susp": "suspensjon", "supp": "stikkpille",
+    "stikkp": "stikkpille", "pulv": "pulver", "inh": "inhalasjon", "konsentr": "konsentrat",
+    "dr": "dråper", "gtt": "dråper", "salv": "salve", "liniment": "liniment",
+    "mcg": "mikrog", "µg": "mikrog", "ug": "mikrog", "mikrogram": "mikrog", "mgr": "mg",
+}  # fmt: skip
+FORM_WORDS = frozenset(
+    {"tablett", "depottablett", "enterotablett", "smeltetablett", "brusetablett", "tyggetablett",
+     "dispergerbar", "filmdrasjert", "kapsel", "depotkapsel", "enterokapsel", "mikstur",
+     "injeksjon", "infusjon", "oppløsning", "suspensjon", "stikkpille", "pulver", "inhalasjon",
+     "konsentrat", "dråper", "salve", "krem", "gel", "plaster", "sirup", "spray", "hard", "myk",
+     "liniment", "væske", "granulat", "depotplaster", "nesespray", "øyedråper"}
+)  # fmt: skip
+UNITS = frozenset({"mg", "g", "ml", "mikrog", "ie", "mmol", "%", "l", "dose", "doser", "e", "mg/ml"})
+
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
+_DIGIT_LETTER = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
+_SEPARATORS = re.compile(r"[^\w.%µ]+")
+
+# Scores only go down from the name score, so they stay 0-100 without clipping the top.
+STRENGTH_PREFIX_PENALTY = 2.0
+STRENGTH_MISMATCH_PENALTY = 20.0
+FORM_MISMATCH_PENALTY = 10.0
+DEFAULT_CUTOFF = 70.0
+
+
+def normalise(text: str) -> str:
+    """Lower-case search form of a name: abbreviations spelled out, numbers split off."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _DECIMAL_COMMA.sub(".", text)
+    text = _DIGIT_LETTER.sub(" ", text)
+    tokens = (token.strip(".") for token in _SEPARATORS.sub(" ", text).split())
+    return " ".join(ABBREVIATIONS.get(token, token) for token in tokens if token)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedQuery:
+    """A normalised query split into name words, form words and strength numbers."""
+
+    name: str
+    forms: frozenset[str]
+    numbers: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> ParsedQuery:
+        tokens = normalise(text).split()
+        numbers = tuple(_canonical_number(t) for t in tokens if _NUMBER.match(t))
+        forms = frozenset(t for t in tokens if t in FORM_WORDS)
+        words = [t for t in tokens if not _NUMBER.match(t) and t not in FORM_WORDS and t not in UNITS]
+        return cls(" ".join(words), forms, numbers)
+
+
+def _canonical_number(token: str) -> str:
+    """"500", "500.0" and "500.00" are one strength."""
+    return token.rstrip("0").rstrip(".") if "." in token else token.lstrip("0") or "0"
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What search knows about one product."""
+
+    product: Product
+    strengths: frozenset[str]
+    forms: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    product: Product
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    query: str
+    total: int
+    offset: int
+    limit: int
+    hits: tuple[SearchHit, ...]
+
+
+class CatalogueSearch:
+    """A search index over a catalogue's products; build once per release, share freely."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._entries: list[_Entry] = []
+        self._choices: list[str] = []
+        self._entries_of_choice: list[list[int]] = []
+        self._prefix_index: dict[str, set[int]] = defaultdict(set)
+        choice_numbers: dict[str, int] = {}
+        for product in catalogue.products.values():
+            self._add_product(catalogue, product, choice_numbers)
+
+    def _add_product(self, catalogue: Catalogue, product: Product, choice_numbers: dict[str, int]) -> None:
+        entry_number = len(self._entries)
+        nfs = normalise(product.name_form_strength)
+        self._entries.append(_Entry(product, _strengths(catalogue, product, nfs), _forms(product, nfs)))
+        for name in _names(catalogue, product, nfs):
+            if name not in choice_numbers:
+                choice_numbers[name] = len(self._choices)
+                self._choices.append(name)
+                self._entries_of_choice.append([])
+                for word in name.split():
+                    self._prefix_index[word[:3]].add(choice_numbers[name])
+            self._entries_of_choice[choice_numbers[name]].append(entry_number)
+
+    def candidates(
+        self, text: str, *, limit: int | None = 10, active_only: bool = True, cutoff: float = DEFAULT_CUTOFF
+    ) -> list[tuple[Product, float]]:
+        """Products matching a free-text name, best first, each with a 0-100 score."""
+        query = ParsedQuery.parse(text)
+        if not query.name:
+            return []
+        scored = self._ranked(query, active_only, cutoff, limit)
+        return [(self._entries[number].product, score) for number, score in scored[:limit]]
+
+    def search(self, text: str, *, offset: int = 0, limit: int = 20, active_only: bool = True) -> SearchPage:
+        """One page of ranked results and the total number of matches."""
+        query = ParsedQuery.parse(text)
+        scored = self._ranked(query, active_only, DEFAULT_CUTOFF, None) if query.name else []
+        hits = tuple(SearchHit(self._entries[n].product, s) for n, s in scored[offset : offset + limit])
+        return SearchPage(text, len(scored), offset, limit, hits)
+
+    def _ranked(self, query: ParsedQuery, active_only: bool, cutoff: float, wanted: int | None) -> list[tuple[int, float]]:
+        name_scores = self._name_scores(query.name, cutoff, wanted)
+        scored = [
+            (number, _final_score(score, query, self._entries[number]))
+            for number, score in name_scores.items()
+            if self._entries[number].product.active or not active_only
+        ]
+        scored.sort(key=lambda pair: (-pair[1], self._entries[pair[0]].product.name_form_strength))
+        return scored
+
+    def _name_scores(self, name: str, cutoff: float, wanted: int | None) -> dict[int, float]:
+        """Best name score per product. Tries the choices sharing a 3-letter word prefix with
+        the query first; scans every choice when that finds too little (e.g. a typo)."""
+        prefiltered = self._prefix_candidates(name)
+        if prefiltered is not None:
+            scores = self._score_choices(name, prefiltered, cutoff)
+            if wanted is not None and len(scores) >= wanted:
+                return scores
+        return self._score_choices(name, range(len(self._choices)), cutoff)
+
+    def _prefix_candidates(self, name: str) -> list[int] | None:
+        numbers: set[int] = set()
+        for word in name.split():
+            numbers |= self._prefix_index.get(word[:3], set())
+        return sorted(numbers) if numbers else None
+
+    def _score_choices(self, name: str, choice_numbers: Sequence[int] | range, cutoff: float) -> dict[int, float]:
+        choices = {number: self._choices[number] for number in choice_numbers}
+        matches = process.extract(name, choices, scorer=fuzz.WRatio, score_cutoff=cutoff, limit=None)
+        scores: dict[int, float] = {}
+        for _choice, score, choice_number in matches:
+            for entry_number in self._entries_of_choice[choice_number]:
+                scores[entry_number] = max(scores.get(entry_number, 0.0), float(score))
+        return scores
+
+
+def _names(catalogue: Catalogue, product: Product, nfs: str) -> set[str]:
+    """Search strings of a product: brand, substance names, NavnFormStyrke without numbers."""
+    names = {normalise(product.brand_name), " ".join(w for w in nfs.split() if not _NUMBER.match(w) and w not in UNITS)}
+    names.update(normalise(name) for name in _substance_names(catalogue, product))
+    return {name for name in names if name}
+
+
+def _substance_names(catalogue: Catalogue, product: Product) -> Iterable[str]:
+    for strength_id in product.strength_ids:
+        strength = catalogue.strengths.get(strength_id)
+        substance = catalogue.substances.get(strength.substance_id or "") if strength else None
+        if substance is not None:
+            yield substance.name
+
+
+def _strengths(catalogue: Catalogue, product: Product, nfs: str) -> frozenset[str]:
+    numbers = {_canonical_number(token) for token in nfs.split() if _NUMBER.match(token)}
+    for strength_id in product.strength_ids:
+        strength = catalogue.strengths.get(strength_id)
+        if strength is not None and strength.strength_value and _NUMBER.match(strength.strength_value):
+            numbers.add(_canonical_number(strength.strength_value))
+    return frozenset(numbers)
+
+
+def _forms(product: Product, nfs: str) -> frozenset[str]:
+    words = set(nfs.split())
+    for text in (product.form, product.form_long):
+        words.update(normalise(text or "").split())
+    return frozenset(word for word in words if word in FORM_WORDS)
+
+
+def _final_score(name_score: float, query: ParsedQuery, entry: _Entry) -> float:
+    score = name_score - _strength_penalty(query.numbers, entry.strengths)
+    if query.forms and not query.forms <= entry.forms:
+        score -= FORM_MISMATCH_PENALTY
+    return round(max(0.0, score), 2)
+
+
+def _strength_penalty(numbers: tuple[str, ...], strengths: frozenset[str]) -> float:
+    if all(number in strengths for number in numbers):
+        return 0.0
+    # As the prescriber types "5" on the way to "500", a prefix is a partial match.
+    if all(any(s.startswith(number) for s in strengths) for number in numbers):
+        return STRENGTH_PREFIX_PENALTY
+    return STRENGTH_MISMATCH_PENALTY
