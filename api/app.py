@@ -7,14 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
+from redis.asyncio import Redis
 from starlette.responses import HTMLResponse
 
 import pml
 from api import health
+from api.audit import AuditMiddleware
 from api.auth import TokenVerifier, load_key_set
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.problems import install_problem_handlers
-from api.v1 import medication_list
+from api.ratelimit import RateLimiter
+from api.v1 import medication_list, privacy
 from pml.db.engine import Database
 from pml.settings import Settings, get_settings
 
@@ -42,8 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.database = Database.from_settings(settings, _database_url(settings))
         app.state.token_verifier = TokenVerifier(settings, load_key_set(settings))
+        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, app.state.redis)
         yield
         await app.state.database.dispose()
+        if app.state.redis is not None:
+            await app.state.redis.aclose()
 
     app = FastAPI(
         title="PML — pasientens legemiddelliste",
@@ -58,9 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
     )
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestIdMiddleware)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(medication_list.router)
+    v1.include_router(privacy.router)
     app.include_router(v1)
     app.include_router(health.router)
 

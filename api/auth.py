@@ -34,6 +34,7 @@ class Role(StrEnum):
     PATIENT = "patient"
     SYSTEM = "system"
     ADMIN = "admin"
+    AUDITOR = "auditor"
 
 
 class NotAuthenticated(DomainError):

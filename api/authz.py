@@ -1,4 +1,10 @@
-"""Who may do what. One table, checked per endpoint; a patient may only ever touch their own list."""
+"""Who may do what. One table of role → permissions, checked per endpoint.
+
+- Human roles get what their role allows; a patient only ever touches their own data.
+- The `system` role (other Akson parts) gets only what its token's scopes name: the permission's value is the
+  scope, e.g. `list:read`. A system client is trusted with no more than it was registered for.
+- `admin` manages the catalogue and sees no patient data; `auditor` reads the audit log and nothing else.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +17,32 @@ class Permission(StrEnum):
     READ_LIST = "list:read"
     WRITE_LIST = "list:write"
     REVIEW_LIST = "list:review"
+    READ_OWN_ACCESS_LOG = "access-log:read-own"
+    MANAGE_OWN_BLOCKS = "blocks:manage-own"
+    QUERY_AUDIT = "audit:query"
 
+
+_CLINICAL_READ = frozenset({Permission.READ_LIST})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PRESCRIBER: frozenset({Permission.READ_LIST, Permission.WRITE_LIST, Permission.REVIEW_LIST}),
-    Role.NURSE: frozenset({Permission.READ_LIST}),
-    Role.PHARMACIST: frozenset({Permission.READ_LIST}),
-    Role.PATIENT: frozenset({Permission.READ_LIST}),
+    Role.PRESCRIBER: _CLINICAL_READ | {Permission.WRITE_LIST, Permission.REVIEW_LIST},
+    Role.NURSE: _CLINICAL_READ,
+    Role.PHARMACIST: _CLINICAL_READ,
+    Role.PATIENT: _CLINICAL_READ | {Permission.READ_OWN_ACCESS_LOG, Permission.MANAGE_OWN_BLOCKS},
     Role.SYSTEM: frozenset({Permission.READ_LIST, Permission.WRITE_LIST}),
     Role.ADMIN: frozenset(),
+    Role.AUDITOR: frozenset({Permission.QUERY_AUDIT}),
 }
 
+# Clinicians a patient can block (sperring), and who may then break the glass with a stated reason.
+BLOCKABLE_ROLES = frozenset({Role.PRESCRIBER, Role.NURSE, Role.PHARMACIST})
 
-def authorize(principal: Principal, permission: Permission, patient_id: str) -> None:
+
+def authorize(principal: Principal, permission: Permission, patient_id: str | None = None) -> None:
+    """Refuse with 403 unless the caller's role (and, for systems, scopes) allow `permission` here."""
     if permission not in ROLE_PERMISSIONS[principal.role]:
         raise Forbidden(f"the role '{principal.role.value}' may not do '{permission.value}'")
-    if principal.role is Role.PATIENT and principal.national_id != patient_id:
-        raise Forbidden("a patient may only see their own medication list")
+    if principal.role is Role.SYSTEM and permission.value not in principal.scopes:
+        raise Forbidden(f"this system client's token lacks the scope '{permission.value}'")
+    if principal.role is Role.PATIENT and patient_id is not None and principal.national_id != patient_id:
+        raise Forbidden("a patient may only see their own data")

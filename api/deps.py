@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 
 from api.auth import Principal, TokenVerifier
+from api.ratelimit import RateLimiter
 from pml.db.engine import Database
 from pml.errors import InvalidPatientId
 from pml.national_id import InvalidNationalId, parse_national_id
@@ -24,11 +25,15 @@ def get_database(request: Request) -> Database:
     return database
 
 
-def get_principal(
+async def get_principal(
     request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> Principal:
+    """The verified caller, counted against its rate limit."""
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.principal(authorization)
+    principal = verifier.principal(authorization)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    await limiter.check(principal.actor.subject)
+    return principal
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -36,14 +41,19 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def valid_patient_id(
-    settings: SettingsDep,
-    patient_id: Annotated[str, Path(description="fødselsnummer, D-number or H-number (11 digits)")],
-) -> str:
+def checked_patient_id(patient_id: str, settings: Settings) -> str:
+    """The national id if valid; a 422 problem otherwise (it is never stored or looked up)."""
     try:
         return parse_national_id(patient_id, allow_synthetic=settings.allow_synthetic_national_ids).value
     except InvalidNationalId as error:
         raise InvalidPatientId(f"the patient id is not a valid national id: {error}") from None
+
+
+def valid_patient_id(
+    settings: SettingsDep,
+    patient_id: Annotated[str, Path(description="fødselsnummer, D-number or H-number (11 digits)")],
+) -> str:
+    return checked_patient_id(patient_id, settings)
 
 
 PatientId = Annotated[str, Depends(valid_patient_id)]

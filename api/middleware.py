@@ -44,7 +44,7 @@ def json_nesting_depth(body: bytes) -> int:
     return deepest
 
 
-async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str) -> None:
+async def send_problem(send: Send, status: int, slug: str, title: str, detail: str) -> None:
     import orjson
 
     body = orjson.dumps({"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail})
@@ -71,7 +71,7 @@ class BodyLimitMiddleware:
             await self._refuse_size(send)
             return
         if self._is_json(scope) and self._too_deep(body):
-            await _send_problem(
+            await send_problem(
                 send, 422, "json-too-deep", "JSON nested too deeply",
                 f"the body nests arrays and objects more than {self.max_json_depth} levels deep",
             )
@@ -115,7 +115,7 @@ class BodyLimitMiddleware:
                 return b"".join(chunks)
 
     async def _refuse_size(self, send: Send) -> None:
-        await _send_problem(
+        await send_problem(
             send, 413, "body-too-large", "Request body too large",
             f"the request body is larger than {self.max_body_bytes} bytes",
         )

@@ -58,7 +58,14 @@ async def _domain_error(request: Request, error: Exception) -> Response:
     extensions = dict(error.extensions)
     if "errors" in extensions:
         extensions["errors"] = _validation_errors(extensions["errors"])
-    return problem_response(error.status, error.problem_type, error.title, error.detail, **extensions)
+    headers = None
+    if error.status == 429:
+        headers = {"Retry-After": str(extensions.get("retry_after", 1))}
+    elif error.status == 401:
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    return problem_response(
+        error.status, error.problem_type, error.title, error.detail, headers=headers, **extensions
+    )
 
 
 async def _request_validation_error(request: Request, error: Exception) -> Response:

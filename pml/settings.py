@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=5, ge=0, le=200)
     database_statement_timeout_ms: int = Field(default=5000, ge=100)
     redis_url: str | None = None
+    rate_limit_per_second: int = Field(default=100, ge=1, description="requests per second per client")
 
     auth_issuer: str = "https://helseid-dev.pml.local"
     auth_audience: str = "pml"

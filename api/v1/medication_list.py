@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from api.access import PatientAccess, ReadListAccess, ReviewListAccess, WriteListAccess
 from api.auth import Principal
-from api.authz import Permission, authorize
-from api.deps import CurrentPrincipal, DatabaseDep, PatientId, SettingsDep
+from api.deps import DatabaseDep, SettingsDep
 from api.problems import PROBLEM_CONTENT_TYPE
 from api.v1.conditional import etag, idempotent_write, json_response, list_service, not_modified
 from pml.errors import InvalidInput
@@ -70,11 +70,10 @@ def _source(requested: Source | None, principal: Principal) -> Source:
 
 @router.get("", response_model=MedicationList, responses={304: {"description": "unchanged since the ETag"}})
 async def read_list(
-    request: Request, patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep,
-    settings: SettingsDep,
+    request: Request, access: ReadListAccess, database: DatabaseDep, settings: SettingsDep
 ) -> Response:
     """The current list. Send `If-None-Match` with the last ETag to get 304 when nothing changed."""
-    authorize(principal, Permission.READ_LIST, patient_id)
+    patient_id = access.patient_id
     async with database.read_transaction() as session:
         current = await list_service(session, settings).current(patient_id)
     if not_modified(request, current.version):
@@ -84,11 +83,10 @@ async def read_list(
 
 @router.get("/versions/{version}", response_model=MedicationList)
 async def read_list_at_version(
-    version: int, patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep,
-    settings: SettingsDep,
+    version: int, access: ReadListAccess, database: DatabaseDep, settings: SettingsDep
 ) -> Response:
     """The list exactly as it was at `version`, rebuilt from the change history."""
-    authorize(principal, Permission.READ_LIST, patient_id)
+    patient_id = access.patient_id
     async with database.read_transaction() as session:
         past = await list_service(session, settings).at_version(patient_id, version)
     return json_response(past, version=past.version)
@@ -97,10 +95,10 @@ async def read_list_at_version(
 @router.get("/as-of", response_model=MedicationList)
 async def read_list_as_of(
     at: Annotated[dt.datetime, Query(description="a time with zone, e.g. 2026-11-25T12:00:00+01:00")],
-    patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
 ) -> Response:
     """The list as it stood at a moment in time."""
-    authorize(principal, Permission.READ_LIST, patient_id)
+    patient_id = access.patient_id
     async with database.read_transaction() as session:
         past = await list_service(session, settings).as_of(patient_id, at)
     return json_response(past, version=past.version)
@@ -108,12 +106,12 @@ async def read_list_as_of(
 
 @router.get("/history", response_model=ChangePage)
 async def read_history(
-    patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
     before_version: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> Response:
     """Change records, newest first. Page with `before_version=next_before_version`."""
-    authorize(principal, Permission.READ_LIST, patient_id)
+    patient_id = access.patient_id
     async with database.read_transaction() as session:
         page = await list_service(session, settings).history(
             patient_id, before_version=before_version, limit=limit
@@ -124,11 +122,11 @@ async def read_history(
 @router.get("/changes", response_model=ChangesSince)
 async def read_changes_since(
     since: Annotated[int, Query(ge=0, description="the last version the client holds")],
-    patient_id: PatientId, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
     limit: Annotated[int, Query(ge=1)] = 200,
 ) -> Response:
     """Delta sync: the changes after version `since`, oldest first."""
-    authorize(principal, Permission.READ_LIST, patient_id)
+    patient_id = access.patient_id
     async with database.read_transaction() as session:
         delta = await list_service(session, settings).changes_since(patient_id, since, limit=limit)
     return json_response(delta, version=delta.current_version)
@@ -138,11 +136,10 @@ async def read_changes_since(
              openapi_extra={"parameters": [{"name": "If-Match", "in": "header", "required": True,
                                             "description": IF_MATCH_DOC, "schema": {"type": "string"}}]})
 async def add_entry(
-    new: NewEntry, request: Request, patient_id: PatientId, principal: CurrentPrincipal,
-    database: DatabaseDep, settings: SettingsDep,
+    new: NewEntry, request: Request, access: WriteListAccess, database: DatabaseDep, settings: SettingsDep,
 ) -> Response:
     """Add a medicine to the list."""
-    authorize(principal, Permission.WRITE_LIST, patient_id)
+    patient_id, principal = access.patient_id, access.principal
 
     async def operation(service: MedicationListService, expected: int) -> Response:
         result = await service.add_entry(patient_id, expected, new, principal.actor)
@@ -158,11 +155,11 @@ async def add_entry(
 
 @router.patch("/entries/{entry_id}", response_model=WriteOutcome, responses=WRITE_RESPONSES)
 async def change_entry(
-    entry_id: uuid.UUID, change: EntryChange, request: Request, patient_id: PatientId,
-    principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    entry_id: uuid.UUID, change: EntryChange, request: Request, access: WriteListAccess,
+    database: DatabaseDep, settings: SettingsDep,
 ) -> Response:
     """Change fields of an entry; omitted fields keep their value."""
-    authorize(principal, Permission.WRITE_LIST, patient_id)
+    patient_id, principal = access.patient_id, access.principal
     source = _source(change.source, principal)
 
     async def operation(service: MedicationListService, expected: int) -> Response:
@@ -176,10 +173,10 @@ async def change_entry(
 
 
 async def _status_write(
-    action: ChangeAction, body: StatusChange, entry_id: uuid.UUID, request: Request, patient_id: str,
-    principal: Principal, database: DatabaseDep, settings: SettingsDep,
+    action: ChangeAction, body: StatusChange, entry_id: uuid.UUID, request: Request, access: PatientAccess,
+    database: DatabaseDep, settings: SettingsDep,
 ) -> Response:
-    authorize(principal, Permission.WRITE_LIST, patient_id)
+    patient_id, principal = access.patient_id, access.principal
     source = _source(body.source, principal)
 
     async def operation(service: MedicationListService, expected: int) -> Response:
@@ -196,44 +193,44 @@ async def _status_write(
 
 @router.post("/entries/{entry_id}/stop", response_model=WriteOutcome, responses=WRITE_RESPONSES)
 async def stop_entry(
-    entry_id: uuid.UUID, body: StopEntry, request: Request, patient_id: PatientId,
-    principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    entry_id: uuid.UUID, body: StopEntry, request: Request, access: WriteListAccess,
+    database: DatabaseDep, settings: SettingsDep,
 ) -> Response:
     """Stop a medicine (seponering); the reason is required."""
     return await _status_write(
-        ChangeAction.STOP, body, entry_id, request, patient_id, principal, database, settings
+        ChangeAction.STOP, body, entry_id, request, access, database, settings
     )
 
 
 @router.post("/entries/{entry_id}/pause", response_model=WriteOutcome, responses=WRITE_RESPONSES)
 async def pause_entry(
-    entry_id: uuid.UUID, body: StatusChange, request: Request, patient_id: PatientId,
-    principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    entry_id: uuid.UUID, body: StatusChange, request: Request, access: WriteListAccess,
+    database: DatabaseDep, settings: SettingsDep,
 ) -> Response:
     """Pause an active medicine."""
     return await _status_write(
-        ChangeAction.PAUSE, body, entry_id, request, patient_id, principal, database, settings
+        ChangeAction.PAUSE, body, entry_id, request, access, database, settings
     )
 
 
 @router.post("/entries/{entry_id}/resume", response_model=WriteOutcome, responses=WRITE_RESPONSES)
 async def resume_entry(
-    entry_id: uuid.UUID, body: StatusChange, request: Request, patient_id: PatientId,
-    principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep,
+    entry_id: uuid.UUID, body: StatusChange, request: Request, access: WriteListAccess,
+    database: DatabaseDep, settings: SettingsDep,
 ) -> Response:
     """Resume a paused medicine."""
     return await _status_write(
-        ChangeAction.RESUME, body, entry_id, request, patient_id, principal, database, settings
+        ChangeAction.RESUME, body, entry_id, request, access, database, settings
     )
 
 
 @router.post("/review", response_model=WriteOutcome, responses=WRITE_RESPONSES)
 async def mark_reviewed(
-    body: ReviewRequest, request: Request, patient_id: PatientId, principal: CurrentPrincipal,
-    database: DatabaseDep, settings: SettingsDep,
+    body: ReviewRequest, request: Request, access: ReviewListAccess, database: DatabaseDep,
+    settings: SettingsDep,
 ) -> Response:
     """Mark the list as reviewed (ajourført) by the caller at this version."""
-    authorize(principal, Permission.REVIEW_LIST, patient_id)
+    patient_id, principal = access.patient_id, access.principal
     source = _source(body.source, principal)
 
     async def operation(service: MedicationListService, expected: int) -> Response:

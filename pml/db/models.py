@@ -1,7 +1,9 @@
 """Every table model, imported in one place so Alembic sees the whole schema."""
 
+from pml.audit import models as _audit_models  # noqa: F401 - registers the tables
 from pml.db.base import Base
 from pml.idempotency import models as _idempotency_models  # noqa: F401 - registers the tables
 from pml.medication_list import models as _medication_list_models  # noqa: F401
+from pml.privacy import models as _privacy_models  # noqa: F401
 
 metadata = Base.metadata

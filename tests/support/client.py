@@ -22,10 +22,9 @@ def make_token(settings: Settings, claims: DevelopmentClaims = PRESCRIBER) -> st
 class ListClient:
     """Reads and writes one server's medication lists as one caller."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 10) -> None:
-        self.http = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
-        )
+    def __init__(self, base_url: str, token: str, *, timeout: float = 10, purpose: str = "TREAT") -> None:
+        headers = {"Authorization": f"Bearer {token}", "X-PML-Purpose": purpose}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
         self.http.close()

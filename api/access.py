@@ -1,0 +1,109 @@
+"""Access to one patient's data: authentication, role, patient blocks, emergency access and purpose of use.
+
+Every route that touches patient data takes a `PatientAccess` dependency. It records an audit draft on the
+request *before* deciding, so a refused call is audited as well as an allowed one; `api.audit` writes the record
+with the outcome before the response leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from api.auth import Forbidden, Principal
+from api.authz import BLOCKABLE_ROLES, Permission, authorize
+from api.deps import CurrentPrincipal, DatabaseDep, PatientId
+from pml.audit.schemas import PurposeOfUse
+from pml.errors import InvalidInput
+from pml.privacy.repository import BlockRepository
+
+PURPOSE_HEADER = "X-PML-Purpose"
+EMERGENCY_HEADER = "X-PML-Emergency-Access"
+MIN_EMERGENCY_REASON = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AuditDraft:
+    """What the audit record will say, filled in before the decision; the outcome comes from the response."""
+
+    principal: Principal
+    patient_id: str
+    purpose: str | None
+    emergency_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientAccess:
+    principal: Principal
+    patient_id: str
+    purpose: PurposeOfUse
+    emergency_reason: str | None
+
+    @property
+    def emergency(self) -> bool:
+        return self.emergency_reason is not None
+
+
+def _purpose(principal: Principal, stated: str | None) -> PurposeOfUse:
+    if stated is None:
+        if principal.role.value == "patient":
+            return PurposeOfUse.PATRQT
+        raise InvalidInput(f"state the purpose of use in the {PURPOSE_HEADER} header, e.g. TREAT")
+    try:
+        return PurposeOfUse(stated.strip().upper())
+    except ValueError:
+        codes = ", ".join(p.value for p in PurposeOfUse)
+        raise InvalidInput(f"{PURPOSE_HEADER} must be one of {codes}") from None
+
+
+def _emergency_reason(stated: str | None) -> str | None:
+    if stated is None:
+        return None
+    reason = stated.strip()
+    if len(reason) < MIN_EMERGENCY_REASON:
+        raise InvalidInput(f"emergency access needs a reason of at least {MIN_EMERGENCY_REASON} characters")
+    return reason[:500]
+
+
+async def _check_blocks(access: PatientAccess, database: DatabaseDep) -> None:
+    principal = access.principal
+    if principal.role not in BLOCKABLE_ROLES:
+        return
+    async with database.read_transaction() as session:
+        blocked = await BlockRepository(session).is_blocked(
+            access.patient_id, principal.actor.hpr_number, principal.actor.organisation
+        )
+    if blocked and not access.emergency:
+        raise Forbidden(
+            "the patient has blocked access for you or your organisation; in an emergency, repeat the call "
+            f"with the {EMERGENCY_HEADER} header stating the reason (it is logged and reviewed)"
+        )
+
+
+def patient_access(permission: Permission) -> Callable[..., object]:
+    """A dependency granting `permission` on the path's patient, or refusing with 403 (audited either way)."""
+
+    async def dependency(
+        request: Request,
+        principal: CurrentPrincipal,
+        patient_id: PatientId,
+        database: DatabaseDep,
+        purpose: Annotated[str | None, Header(alias=PURPOSE_HEADER)] = None,
+        emergency: Annotated[str | None, Header(alias=EMERGENCY_HEADER)] = None,
+    ) -> PatientAccess:
+        request.state.audit = AuditDraft(principal, patient_id, purpose, emergency)
+        access = PatientAccess(principal, patient_id, _purpose(principal, purpose), _emergency_reason(emergency))
+        request.state.audit = AuditDraft(principal, patient_id, access.purpose.value, access.emergency_reason)
+        authorize(principal, permission, patient_id)
+        await _check_blocks(access, database)
+        return access
+
+    return dependency
+
+
+ReadListAccess = Annotated[PatientAccess, Depends(patient_access(Permission.READ_LIST))]
+WriteListAccess = Annotated[PatientAccess, Depends(patient_access(Permission.WRITE_LIST))]
+ReviewListAccess = Annotated[PatientAccess, Depends(patient_access(Permission.REVIEW_LIST))]

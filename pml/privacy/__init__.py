@@ -1,0 +1,1 @@
+"""Patient privacy: blocks (sperring) of named clinicians or organisations, and emergency access."""
