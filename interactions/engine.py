@@ -264,6 +264,9 @@ class _Filter:
         return self.setting in record.display_rules
 
 
+_DEFAULT_VIEW = _Filter(include_relevans_3=False, setting=None, active_only=True)
+
+
 class _SideIndex:
     """Per record code / virkestoff id: the records whose first and second side name it."""
 
@@ -304,6 +307,7 @@ class InteractionIndex:
         self.catalogue = catalogue
         self._records: list[InteractionRecord] = list(catalogue.interactions.values())
         self._sides = _SideIndex(self._records)
+        self._alerts_by_default = [_DEFAULT_VIEW.shows(record) for record in self._records]
         self._not_assessed_by_code = _group_not_assessed(catalogue.not_assessed)
         self._related = _related_substances(catalogue)
         self._profiles: dict[tuple[frozenset[str], frozenset[str]], _Profile] = {}
@@ -472,10 +476,12 @@ class InteractionIndex:
 
     def _findings(self, resolved: Sequence[ResolvedItem], rules: _Filter) -> tuple[Finding, ...]:
         findings = []
+        default_view = rules == _DEFAULT_VIEW
         for i, j, numbers in self._covered_pairs(resolved):
             for number in numbers:
                 record = self._records[number]
-                if rules.shows(record):
+                # The common case is answered by a precomputed flag, not a method call.
+                if self._alerts_by_default[number] if default_view else rules.shows(record):
                     findings.append(self._finding(record, number, resolved[i], resolved[j]))
         findings.sort(key=lambda f: (f.record.relevans, f.record.id, f.first_item.item.value, f.second_item.item.value))
         return tuple(findings)
