@@ -8,6 +8,7 @@ with the outcome before the response leaves.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -60,9 +61,10 @@ def _purpose(principal: Principal, stated: str | None) -> PurposeOfUse:
 
 
 def _emergency_reason(stated: str | None) -> str | None:
+    """The stated reason; HTTP headers are ASCII, so Norwegian text comes percent-encoded (UTF-8)."""
     if stated is None:
         return None
-    reason = stated.strip()
+    reason = unquote(stated, errors="strict").strip()
     if len(reason) < MIN_EMERGENCY_REASON:
         raise InvalidInput(f"emergency access needs a reason of at least {MIN_EMERGENCY_REASON} characters")
     return reason[:500]

@@ -15,6 +15,7 @@ from api import health
 from api.audit import AuditMiddleware
 from api.auth import TokenVerifier, load_key_set
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
 from api.v1 import medication_list, privacy
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
+    install_openapi(app)
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
     )

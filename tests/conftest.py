@@ -6,6 +6,7 @@ Under CI=true nothing may skip: a skipped test there fails the run (see pytest_s
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,13 @@ import pytest
 from pml.auth.tokens import load_development_key
 from pml.settings import Environment, Settings
 from tests.support.client import ListClient, make_token
-from tests.support.servers import ServerProcess, admin_database_url, create_migrated_database
+from tests.support.keys import rsa_key, write_test_jwks
+from tests.support.servers import (
+    RedisProcess,
+    ServerProcess,
+    admin_database_url,
+    create_migrated_database,
+)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -49,10 +56,21 @@ def database_url(admin_url: str) -> str:
 def server_settings(work_dir: Path, database_url: str) -> Settings:
     settings = Settings(
         environment=Environment.TEST, data_dir=work_dir / "data", database_url=database_url,
-        max_list_entries=40, seed_demo_patients=0,
+        max_list_entries=40, seed_demo_patients=0, auth_jwks_file=work_dir / "jwks.json",
     )
     load_development_key(settings)  # created once, before any server process reads it
+    write_test_jwks(settings, work_dir / "jwks.json", rsa_key(work_dir / "rsa.pem"))
     return settings
+
+
+@pytest.fixture(scope="session")
+def redis_url(work_dir: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free port (scripts/test-services.sh installs it on a fresh machine)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (make test installs it)")
+    server = RedisProcess(work_dir / "redis").start()
+    yield server.url
+    server.stop()
 
 
 def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
@@ -63,6 +81,7 @@ def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "PML_DATABASE_URL": str(settings.database_url),
         "PML_MAX_LIST_ENTRIES": str(settings.max_list_entries),
         "PML_SEED_DEMO_PATIENTS": "0",
+        "PML_AUTH_JWKS_FILE": str(settings.auth_jwks_file),
     }
     return env | overrides
 
