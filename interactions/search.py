@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -134,7 +134,8 @@ class CatalogueSearch:
                 self._choices.append(name)
                 self._entries_of_choice.append([])
                 for word in name.split():
-                    self._prefix_index[word[:3]].add(choice_numbers[name])
+                    for key in _index_keys(word):
+                        self._prefix_index[key].add(choice_numbers[name])
             self._entries_of_choice[choice_numbers[name]].append(entry_number)
 
     def candidates(
@@ -144,18 +145,18 @@ class CatalogueSearch:
         query = ParsedQuery.parse(text)
         if not query.name:
             return []
-        scored = self._ranked(query, active_only, cutoff, limit)
+        scored = self._ranked(query, active_only, cutoff)
         return [(self._entries[number].product, score) for number, score in scored[:limit]]
 
     def search(self, text: str, *, offset: int = 0, limit: int = 20, active_only: bool = True) -> SearchPage:
         """One page of ranked results and the total number of matches."""
         query = ParsedQuery.parse(text)
-        scored = self._ranked(query, active_only, DEFAULT_CUTOFF, None) if query.name else []
+        scored = self._ranked(query, active_only, DEFAULT_CUTOFF) if query.name else []
         hits = tuple(SearchHit(self._entries[n].product, s) for n, s in scored[offset : offset + limit])
         return SearchPage(text, len(scored), offset, limit, hits)
 
-    def _ranked(self, query: ParsedQuery, active_only: bool, cutoff: float, wanted: int | None) -> list[tuple[int, float]]:
-        name_scores = self._name_scores(query.name, cutoff, wanted)
+    def _ranked(self, query: ParsedQuery, active_only: bool, cutoff: float) -> list[tuple[int, float]]:
+        name_scores = self._name_scores(query.name, cutoff)
         scored = [
             (number, _final_score(score, query, self._entries[number]))
             for number, score in name_scores.items()
@@ -164,21 +165,30 @@ class CatalogueSearch:
         scored.sort(key=lambda pair: (-pair[1], self._entries[pair[0]].product.name_form_strength))
         return scored
 
-    def _name_scores(self, name: str, cutoff: float, wanted: int | None) -> dict[int, float]:
-        """Best name score per product. Tries the choices sharing a 3-letter word prefix with
-        the query first; scans every choice when that finds too little (e.g. a typo)."""
-        prefiltered = self._prefix_candidates(name)
-        if prefiltered is not None:
-            scores = self._score_choices(name, prefiltered, cutoff)
-            if wanted is not None and len(scores) >= wanted:
+    def _name_scores(self, name: str, cutoff: float) -> dict[int, float]:
+        """Best name score per product, scoring the fewest choices that can answer: those with
+        a word sharing its first three letters with a query word; if none matches, two
+        letters; then (a typo early in the word) those sharing two letter trigrams; then all.
+        The tier depends on the query alone, so every page of a query has the same total."""
+        for tier in (self._prefix_candidates(name, 3), self._prefix_candidates(name, 2), self._trigram_candidates(name)):
+            scores = self._score_choices(name, tier, cutoff) if tier else {}
+            if scores:
                 return scores
         return self._score_choices(name, range(len(self._choices)), cutoff)
 
-    def _prefix_candidates(self, name: str) -> list[int] | None:
+    def _prefix_candidates(self, name: str, length: int) -> list[int]:
         numbers: set[int] = set()
         for word in name.split():
-            numbers |= self._prefix_index.get(word[:3], set())
-        return sorted(numbers) if numbers else None
+            if len(word) >= length:
+                numbers |= self._prefix_index.get(word[:length], set())
+        return sorted(numbers)
+
+    def _trigram_candidates(self, name: str) -> list[int]:
+        """Choices sharing at least two letter trigrams with the query (typo tolerance)."""
+        shared: Counter[int] = Counter()
+        for trigram in {key for word in name.split() for key in _trigrams(word)}:
+            shared.update(self._prefix_index.get(trigram, ()))
+        return sorted(number for number, count in shared.items() if count >= 2)
 
     def _score_choices(self, name: str, choice_numbers: Sequence[int] | range, cutoff: float) -> dict[int, float]:
         choices = {number: self._choices[number] for number in choice_numbers}
@@ -188,6 +198,15 @@ class CatalogueSearch:
             for entry_number in self._entries_of_choice[choice_number]:
                 scores[entry_number] = max(scores.get(entry_number, 0.0), float(score))
         return scores
+
+
+def _trigrams(word: str) -> list[str]:
+    # Marked with "#" so a trigram never collides with a 3-letter prefix key.
+    return [f"#{word[i : i + 3]}" for i in range(len(word) - 2)]
+
+
+def _index_keys(word: str) -> list[str]:
+    return [word[:3], word[:2], *_trigrams(word)]
 
 
 def _names(catalogue: Catalogue, product: Product, nfs: str) -> set[str]:

@@ -82,6 +82,7 @@ def test_scores_are_ordered_and_bounded(search: CatalogueSearch) -> None:
 
 def test_a_typo_still_finds_the_product(search: CatalogueSearch) -> None:
     assert names(search.candidates("glucofage", limit=1)) == ["Glucophage tab 500 mg"]
+    assert names(search.candidates("pracet 500", limit=1)) == ["Paracet tab 500 mg"]  # typo in the first letters
 
 
 def test_pages_partition_the_ranked_results(search: CatalogueSearch) -> None:
