@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     max_list_entries: int = Field(default=300, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     seed_demo_patients: int = Field(default=5, ge=0)
+    # How often each API process asks which catalogue release is active, and swaps to a newly activated one.
+    catalogue_refresh_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _refuse_development_shortcuts_in_production(self) -> Settings:

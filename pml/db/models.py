@@ -1,6 +1,7 @@
 """Every table model, imported in one place so Alembic sees the whole schema."""
 
 from pml.audit import models as _audit_models  # noqa: F401 - registers the tables
+from pml.catalogue import models as _catalogue_models  # noqa: F401 - registers the tables
 from pml.db.base import Base
 from pml.idempotency import models as _idempotency_models  # noqa: F401 - registers the tables
 from pml.medication_list import models as _medication_list_models  # noqa: F401
