@@ -12,11 +12,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from pml.catalogue.cli import catalogue_app, ensure_bundled_catalogue
 from pml.settings import Settings, get_settings
 
 app = typer.Typer(help="PML — the national patient medication list.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(catalogue_app, name="catalogue")
 console = Console(stderr=True)
 
 
@@ -124,6 +126,7 @@ def serve(
         upgrade(url)
     if settings.embedded and settings.seed_demo_patients:
         _seed_demo_once(settings, url)
+    ensure_bundled_catalogue(settings, url)
     console.print(f"PML API docs: http://{host}:{port}/v1/docs  (OpenAPI: /v1/openapi.json)")
     console.print("a development token: [bold]pml token[/bold]")
     uvicorn.run(
