@@ -18,7 +18,8 @@ from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
-from api.v1 import medication_list, privacy
+from api.v1 import catalogue, interactions, medication_list, privacy
+from pml.catalogue.runtime import start_catalogue
 from pml.db.engine import Database
 from pml.settings import Settings, get_settings
 
@@ -48,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_verifier = TokenVerifier(settings, load_key_set(settings))
         app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, app.state.redis)
+        app.state.catalogue = await start_catalogue(app.state.database, settings.catalogue_refresh_seconds)
         yield
+        await app.state.catalogue.stop()
         await app.state.database.dispose()
         if app.state.redis is not None:
             await app.state.redis.aclose()
@@ -72,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     v1.include_router(medication_list.router)
     v1.include_router(privacy.router)
+    v1.include_router(interactions.router)
+    v1.include_router(catalogue.router)
     app.include_router(v1)
     app.include_router(health.router)
 

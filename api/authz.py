@@ -20,17 +20,23 @@ class Permission(StrEnum):
     READ_OWN_ACCESS_LOG = "access-log:read-own"
     MANAGE_OWN_BLOCKS = "blocks:manage-own"
     QUERY_AUDIT = "audit:query"
+    READ_CATALOGUE = "catalogue:read"
+    CHECK_INTERACTIONS = "interactions:check"
+    MANAGE_CATALOGUE = "catalogue:manage"
 
 
 _CLINICAL_READ = frozenset({Permission.READ_LIST})
+# The drug catalogue is public data; checking interactions is for those who treat or dispense.
+_CATALOGUE_USE = frozenset({Permission.READ_CATALOGUE, Permission.CHECK_INTERACTIONS})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.PRESCRIBER: _CLINICAL_READ | {Permission.WRITE_LIST, Permission.REVIEW_LIST},
-    Role.NURSE: _CLINICAL_READ,
-    Role.PHARMACIST: _CLINICAL_READ,
-    Role.PATIENT: _CLINICAL_READ | {Permission.READ_OWN_ACCESS_LOG, Permission.MANAGE_OWN_BLOCKS},
-    Role.SYSTEM: frozenset({Permission.READ_LIST, Permission.WRITE_LIST}),
-    Role.ADMIN: frozenset(),
+    Role.PRESCRIBER: _CLINICAL_READ | {Permission.WRITE_LIST, Permission.REVIEW_LIST} | _CATALOGUE_USE,
+    Role.NURSE: _CLINICAL_READ | _CATALOGUE_USE,
+    Role.PHARMACIST: _CLINICAL_READ | _CATALOGUE_USE,
+    Role.PATIENT: _CLINICAL_READ
+    | {Permission.READ_OWN_ACCESS_LOG, Permission.MANAGE_OWN_BLOCKS, Permission.READ_CATALOGUE},
+    Role.SYSTEM: frozenset({Permission.READ_LIST, Permission.WRITE_LIST}) | _CATALOGUE_USE,
+    Role.ADMIN: frozenset({Permission.READ_CATALOGUE, Permission.MANAGE_CATALOGUE}),
     Role.AUDITOR: frozenset({Permission.QUERY_AUDIT}),
 }
 

@@ -14,6 +14,7 @@ import pytest
 
 from pml.auth.tokens import load_development_key
 from pml.settings import Environment, Settings
+from tests.support.catalogue import EXTRACT, load_and_activate
 from tests.support.client import ListClient, make_token
 from tests.support.keys import rsa_key, write_test_jwks
 from tests.support.servers import (
@@ -87,7 +88,15 @@ def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def live_server(server_settings: Settings, work_dir: Path) -> Iterator[ServerProcess]:
+def catalogue_release_id(database_url: str) -> str:
+    """The real FEST extract, loaded and active in the test database before any server starts."""
+    return load_and_activate(database_url, EXTRACT)
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    server_settings: Settings, work_dir: Path, catalogue_release_id: str
+) -> Iterator[ServerProcess]:
     server = ServerProcess(env=server_env(server_settings), log_path=work_dir / "server.log")
     server.start()
     yield server
