@@ -55,12 +55,33 @@ def db_check() -> None:
 def seed(
     patients: Annotated[int, typer.Option(min=1, help="how many synthetic patients")] = 10,
     random_seed: Annotated[int, typer.Option("--seed", help="same seed, same patients")] = 2026,
+    bulk: Annotated[bool, typer.Option(help="write with COPY, not via the service: for load tests")] = False,
 ) -> None:
     """Create synthetic demo patients with realistic medication lists (synthetic national ids)."""
     settings = get_settings()
     url = database_url(settings)
+    if bulk:
+        _seed_bulk(settings, url, patients, random_seed)
+        return
     created = asyncio.run(_seed(settings, url, patients, random_seed))
     console.print(f"seeded {len(created)} patients, e.g. {', '.join(created[:3])}")
+
+
+def _seed_bulk(settings: Settings, url: str, count: int, random_seed: int) -> None:
+    from rich.progress import Progress
+
+    from pml.seed.bulk import bulk_seed
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("seeding (COPY)", total=count)
+        outcome = bulk_seed(
+            settings, url, count=count, seed=random_seed, on_batch=lambda n: progress.advance(task, n)
+        )
+    console.print(
+        f"seeded {outcome.created:,} new patients of {outcome.requested:,} ({outcome.entries:,} entries, "
+        f"{outcome.changes:,} changes; catalogue release {outcome.catalogue_release or 'none'}) in "
+        f"{outcome.seconds:.0f} s, e.g. {', '.join(outcome.sample_patients)}"
+    )
 
 
 async def _seed(settings: Settings, url: str, count: int, random_seed: int) -> list[str]:
