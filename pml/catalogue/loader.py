@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5_000
 PROGRESS_EVERY = 1_000
+QUEUE_DEPTH = 4  # batches parsed ahead of the database; bounds the loader's memory
 _READ_CHUNK = 1024 * 1024
 _MAX_ERROR_LENGTH = 2_000
 
@@ -144,6 +147,48 @@ def _load_locked(
     return LoadOutcome(str(release_id), created=True, records=stored, seconds=seconds)
 
 
+class _CopyWriter:
+    """COPYs batches on a worker thread while the caller keeps parsing, so PostgreSQL (another process) works
+    on one batch while the next is parsed, instead of after it; psycopg waits for the server without the GIL.
+    Only this thread touches the connection until `finish` or `stop` returns."""
+
+    def __init__(self, repository: ReleaseLoadRepository, depth: int = QUEUE_DEPTH) -> None:
+        self._repository = repository
+        self._batches: queue.Queue[tuple[str, list[tuple[Any, ...]]] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="catalogue-copy", daemon=True)
+        self._thread.start()
+
+    def put(self, kind: str, rows: list[tuple[Any, ...]]) -> None:
+        self._raise_if_failed()
+        self._batches.put((kind, rows))
+
+    def finish(self) -> None:
+        """Wait until every batch is in; raise what the worker met, if anything."""
+        self._batches.put(None)
+        self._thread.join()
+        self._raise_if_failed()
+
+    def stop(self) -> None:
+        """Skip what is queued and wait for the batch in progress: the caller is failing anyway."""
+        self._stopping = True
+        self._batches.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (batch := self._batches.get()) is not None:
+            if self._error is None and not self._stopping:
+                try:
+                    self._repository.copy_rows(*batch)
+                except BaseException as error:  # handed to the parsing thread, which raises it
+                    self._error = error
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
 def _store_records(
     repository: ReleaseLoadRepository,
     release_id: int,
@@ -152,20 +197,35 @@ def _store_records(
     on_progress: ProgressCallback | None,
 ) -> int:
     """COPY every record in, `batch_size` rows per kind at a time; returns how many were stored."""
+    writer = _CopyWriter(repository)
+    try:
+        count = _parse_into(writer, release_id, source, batch_size, on_progress)
+    except BaseException:
+        writer.stop()
+        raise
+    writer.finish()
+    return count
+
+
+def _parse_into(
+    writer: _CopyWriter,
+    release_id: int,
+    source: CatalogueSource,
+    batch_size: int,
+    on_progress: ProgressCallback | None,
+) -> int:
     pending: dict[str, list[tuple[Any, ...]]] = {}
     count = 0
     for record in source.records():
         batch = pending.setdefault(record.kind, [])
         batch.append(record_row(release_id, record))
         if len(batch) >= batch_size:
-            repository.copy_rows(record.kind, batch)
-            batch.clear()
+            writer.put(record.kind, pending.pop(record.kind))
         count += 1
         if on_progress is not None and count % PROGRESS_EVERY == 0:
             on_progress(count)
     for kind, batch in pending.items():
-        if batch:
-            repository.copy_rows(kind, batch)
+        writer.put(kind, batch)
     if on_progress is not None:
         on_progress(count)
     return count
