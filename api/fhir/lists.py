@@ -1,0 +1,67 @@
+"""The medication list as a FHIR List (mode working) of MedicationStatement references.
+
+An empty list says why it is empty: `nilknown` once someone has written to it (the only writes that leave it
+empty are reviews, which assert that the patient uses no medicines), `notstarted` at version 0, where nobody
+has recorded anything yet — telling a prescriber "no medicines known" for a list nobody ever looked at would
+be false.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.list import List as FhirList
+
+from api.fhir import naming
+from api.fhir.ids import statement_id
+from api.fhir.references import actor_reference, patient_reference
+from pml.medication_list.schemas import MedicationList, ReviewedMarker
+
+TITLE = "Pasientens legemiddelliste"
+
+
+def _reviewed_extension(patient_id: str, reviewed: ReviewedMarker) -> dict[str, Any]:
+    return {
+        "url": naming.EXT_REVIEWED,
+        "extension": [
+            {"url": "by", "valueReference": actor_reference(reviewed.by, patient_id)},
+            {"url": "at", "valueDateTime": reviewed.at},
+            {"url": "version", "valueInteger": reviewed.version},
+        ],
+    }
+
+
+def _empty_reason(medication_list: MedicationList) -> dict[str, Any]:
+    code, display = ("nilknown", "Nil Known") if medication_list.version else ("notstarted", "Not Started")
+    return {"coding": [{"system": naming.LIST_EMPTY_REASON, "code": code, "display": display}]}
+
+
+def medication_list_resource(medication_list: MedicationList) -> FhirList:
+    patient_id = medication_list.patient_id
+    meta: dict[str, Any] = {"versionId": str(medication_list.version)}
+    if medication_list.updated_at is not None:
+        meta["lastUpdated"] = medication_list.updated_at
+    resource: dict[str, Any] = {
+        "resourceType": "List",
+        "id": patient_id,
+        "meta": meta,
+        "status": "current",
+        "mode": "working",
+        "title": TITLE,
+        "code": {
+            "coding": [{"system": naming.LIST_CODE, "code": "medications", "display": "Medication List"}]
+        },
+        "subject": patient_reference(patient_id),
+    }
+    if medication_list.updated_at is not None:
+        resource["date"] = medication_list.updated_at
+    if medication_list.reviewed is not None:
+        resource["extension"] = [_reviewed_extension(patient_id, medication_list.reviewed)]
+    if medication_list.entries:
+        resource["entry"] = [
+            {"item": {"reference": f"MedicationStatement/{statement_id(patient_id, entry.id)}"}}
+            for entry in medication_list.entries
+        ]
+    else:
+        resource["emptyReason"] = _empty_reason(medication_list)
+    return FhirList.model_validate(resource)
