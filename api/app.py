@@ -14,6 +14,7 @@ import pml
 from api import health
 from api.audit import AuditMiddleware
 from api.auth import TokenVerifier, load_key_set
+from api.cds import routes as cds_hooks
 from api.fhir import routes as fhir
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.openapi import install_openapi
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1)
     app.include_router(health.router)
     app.include_router(fhir.router)
+    app.include_router(cds_hooks.router)
 
     @app.get("/v1/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -1,0 +1,1 @@
+"""Decision-support cards PML issued through CDS Hooks, and what the clinicians did with them (feedback)."""
