@@ -8,5 +8,6 @@ from pml.events import models as _events_models  # noqa: F401
 from pml.idempotency import models as _idempotency_models  # noqa: F401 - registers the tables
 from pml.medication_list import models as _medication_list_models  # noqa: F401
 from pml.privacy import models as _privacy_models  # noqa: F401
+from pml.reconciliation import models as _reconciliation_models  # noqa: F401
 
 metadata = Base.metadata

@@ -71,5 +71,6 @@ class ListChangeRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict[str, object] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+    provenance: Mapped[dict[str, object] | None] = mapped_column(JSONB)  # added by 20261125_04
 
     __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pml.medication_list.models import ListChangeRow, ListEntryRow, PatientListRow
-from pml.medication_list.schemas import Actor, ChangeRecord, Entry, ReviewedMarker
+from pml.medication_list.schemas import Actor, ChangeRecord, Entry, Provenance, ReviewedMarker
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,7 @@ class NewChange:
     reason: str | None
     before: Entry | None
     after: Entry | None
+    provenance: Provenance | None = None
 
 
 def _header_from_row(row: PatientListRow) -> ListHeader:
@@ -61,6 +62,7 @@ def _change_from_row(row: ListChangeRow) -> ChangeRecord:
             "reason": row.reason,
             "before": row.before,
             "after": row.after,
+            "provenance": row.provenance,
         }
     )
 
@@ -135,6 +137,7 @@ class MedicationListRepository:
                 reason=change.reason,
                 before=_entry_json(change.before),
                 after=_entry_json(change.after),
+                provenance=change.provenance.model_dump(mode="json") if change.provenance else None,
             )
             .returning(ListChangeRow.recorded_at)
         )

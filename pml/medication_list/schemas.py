@@ -116,6 +116,7 @@ class EntryFields(StrictModel):
     asserted_at: dt.datetime | None = Field(default=None, description="when the source asserted it")
     prescription_id: ShortText | None = None
     note: LongText | None = None
+    last_dispensed_on: dt.date | None = Field(default=None, description="when a pharmacy last dispensed it")
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> EntryFields:
@@ -146,6 +147,7 @@ class EntryChange(StrictModel):
     asserted_at: dt.datetime | None = None
     prescription_id: ShortText | None = None
     note: LongText | None = None
+    last_dispensed_on: dt.date | None = None
     reason: LongText | None = None
 
 
@@ -204,6 +206,16 @@ class ChangeAction(StrEnum):
     REVIEW = "review"
 
 
+class Provenance(StrictModel):
+    """Where a change came from when it was not typed in directly: a reconciled source snapshot."""
+
+    snapshot_id: uuid.UUID | None = None
+    proposal_id: uuid.UUID | None = None
+    finding_id: uuid.UUID | None = None
+    decision_id: uuid.UUID | None = None
+    policy: ShortText | None = Field(default=None, description="the auto-apply rule, when no person decided")
+
+
 class ChangeRecord(StrictModel):
     version: int
     recorded_at: dt.datetime
@@ -215,6 +227,7 @@ class ChangeRecord(StrictModel):
     reason: str | None
     before: Entry | None
     after: Entry | None
+    provenance: Provenance | None = None
 
 
 class ChangePage(StrictModel):

@@ -31,6 +31,7 @@ from pml.medication_list.schemas import (
     EntryStatus,
     MedicationList,
     NewEntry,
+    Provenance,
     ReviewedMarker,
     Source,
 )
@@ -113,7 +114,8 @@ class MedicationListService:
         return await self._repo.lock_list(patient_id)
 
     async def add_entry(
-        self, patient_id: str, expected_version: int, new: NewEntry, actor: Actor
+        self, patient_id: str, expected_version: int, new: NewEntry, actor: Actor,
+        *, provenance: Provenance | None = None,
     ) -> WriteResult:
         header = await self._begin_write(patient_id, expected_version)
         if await self._repo.count_entries(patient_id) >= self._limits.max_entries:
@@ -121,7 +123,9 @@ class MedicationListService:
         version = header.version + 1
         fields = new.model_dump(exclude={"reason"})
         entry = Entry(id=uuid.uuid4(), created_version=version, updated_version=version, **fields)
-        await self._record(patient_id, version, ChangeAction.ADD, actor, new.source, new.reason, None, entry)
+        await self._record(
+            patient_id, version, ChangeAction.ADD, actor, new.source, new.reason, None, entry, provenance
+        )
         return WriteResult(await self.current(patient_id), entry)
 
     async def change_entry(
@@ -132,6 +136,8 @@ class MedicationListService:
         change: EntryChange,
         actor: Actor,
         source: Source,
+        *,
+        provenance: Provenance | None = None,
     ) -> WriteResult:
         header = await self._begin_write(patient_id, expected_version)
         before = await self._existing_entry(patient_id, entry_id)
@@ -139,7 +145,9 @@ class MedicationListService:
             raise InvalidTransition("a stopped entry cannot be changed; add a new entry instead")
         version = header.version + 1
         after = _merged(before, change, version)
-        await self._record(patient_id, version, ChangeAction.CHANGE, actor, source, change.reason, before, after)
+        await self._record(
+            patient_id, version, ChangeAction.CHANGE, actor, source, change.reason, before, after, provenance
+        )
         return WriteResult(await self.current(patient_id), after)
 
     async def change_status(
@@ -152,6 +160,7 @@ class MedicationListService:
         reason: str | None,
         source: Source,
         actor: Actor,
+        provenance: Provenance | None = None,
     ) -> WriteResult:
         header = await self._begin_write(patient_id, expected_version)
         before = await self._existing_entry(patient_id, entry_id)
@@ -162,7 +171,7 @@ class MedicationListService:
         after = before.model_copy(
             update={"status": new_status, "status_reason": reason, "updated_version": version}
         )
-        await self._record(patient_id, version, action, actor, source, reason, before, after)
+        await self._record(patient_id, version, action, actor, source, reason, before, after, provenance)
         return WriteResult(await self.current(patient_id), after)
 
     async def mark_reviewed(
@@ -203,6 +212,7 @@ class MedicationListService:
         reason: str | None,
         before: Entry | None,
         after: Entry | None,
+        provenance: Provenance | None = None,
     ) -> dt.datetime:
         change = NewChange(
             version=version,
@@ -213,6 +223,7 @@ class MedicationListService:
             reason=reason,
             before=before,
             after=after,
+            provenance=provenance,
         )
         if after is not None:
             await self._repo.save_entry(patient_id, after)
