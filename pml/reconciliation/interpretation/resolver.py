@@ -1,0 +1,446 @@
+"""Resolve what a source wrote about a medicine to catalogue substances, most certain evidence first: FEST
+product id, then varenr, then virkestoff id, then a level-5 ATC code, then the name.
+
+Name resolution reuses the catalogue search (rapidfuzz against brand names, substance names and
+NavnFormStyrke, with Norwegian abbreviations spelled out) and adds the safety rule reconciliation needs: a
+name only resolves when the best candidate scores high enough AND no candidate of a *different substance*
+comes close. "Citalopram" and "Escitalopram" are one letter pair apart; when the scores cannot tell them apart
+the entry stays unresolved and a clinician decides. An id that contradicts the name it came with resolves to
+nothing either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from rapidfuzz import fuzz, process
+
+from interactions.model import Catalogue
+from interactions.search import CatalogueSearch, ParsedQuery, normalise
+from pml.reconciliation.interpretation.catalogue_facts import CatalogueFacts, ProductFacts, is_level5_atc
+from pml.reconciliation.interpretation.strength import Strength, parse_strengths
+
+# A name resolves at this score or above (0-100: rapidfuzz WRatio less the search's strength and form
+# penalties)...
+NAME_ACCEPT_SCORE = 84.0
+# ...and only when every candidate of another substance scores at least this much lower.
+NAME_MARGIN = 8.0
+# Candidates down to this score are kept as evidence for a clinician.
+NAME_EVIDENCE_SCORE = 70.0
+NAME_CANDIDATES = 25
+# An id whose product scores below this against the name it came with contradicts it.
+NAME_AGREEMENT_SCORE = 60.0
+_CACHE_SIZE = 8192
+
+# Spelling variants tried beside the text as written, as FEST writes names: English/Latin to Norwegian
+# ("Oxycodon" -> "Oksykodon", "Clopidogrel" -> "Klopidogrel"; a c before e, i or y stays: "Citalopram") and
+# back, for brands typed as pronounced ("Somak" -> "Somac", "Furiks" -> "Furix", "Movikol" -> "Movicol").
+_NORWEGIAN_SPELLING = ((re.compile(r"x"), "ks"), (re.compile(r"ph"), "f"), (re.compile(r"c(?![eiy])"), "k"))
+_LATIN_SPELLING = ((re.compile(r"ks"), "x"), (re.compile(r"k(?=[aou]|\b)"), "c"))
+_PARENTHESES = re.compile(r"\(([^()]*)\)")
+
+# Dose regimens typed into the name field ("Paracet 500 mg 1x3", "Furix 40 mg 1+0+0") are no part of a name.
+_DOSE_IN_NAME = re.compile(
+    r"\b\d+(?:[.,]\d+)?\s*[x×]\s*\d+\b|\b\d+(?:\s*\+\s*\d+(?:[.,]\d+)?){2,3}\b|\bx\s*\d+\b"
+)
+
+
+class ResolutionMethod(StrEnum):
+    PRODUCT_ID = "product_id"
+    VARENR = "varenr"
+    VIRKESTOFF_ID = "virkestoff_id"
+    ATC = "atc"
+    NAME = "name"
+    CONFLICT = "conflict"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class MedicineRef:
+    """What a source or a list entry says about which medicine it is; every part is optional."""
+
+    product_id: str | None = None
+    varenr: str | None = None
+    virkestoff_id: str | None = None
+    atc: str | None = None
+    name: str | None = None
+    strength: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NameCandidate:
+    product_id: str
+    name: str
+    score: float
+    substances: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The substances a medicine was resolved to (canonical ids; empty when unknown) and the evidence."""
+
+    method: ResolutionMethod
+    substances: frozenset[str] = frozenset()
+    substance_names: tuple[str, ...] = ()
+    atc: str | None = None
+    product_id: str | None = None
+    product_name: str | None = None
+    strengths: frozenset[Strength] = frozenset()
+    dose_unit: str | None = None
+    score: float | None = None
+    candidates: tuple[NameCandidate, ...] = field(default=(), compare=False)
+    note: str | None = None
+
+    @property
+    def identified(self) -> bool:
+        """True when we know which substance this is: by substance ids or a level-5 ATC code."""
+        return bool(self.substances) or is_level5_atc(self.atc)
+
+
+UNRESOLVED = Resolution(ResolutionMethod.NONE)
+
+
+class Resolver:
+    """Resolves medicine references against one catalogue release. Thread-safe for reads; caches results."""
+
+    def __init__(
+        self, catalogue: Catalogue, *, search: CatalogueSearch | None = None, release_id: str | None = None
+    ) -> None:
+        self.facts = CatalogueFacts(catalogue)
+        self.search = search or CatalogueSearch(catalogue)
+        self.release_id = release_id or catalogue.hentet_dato
+        self._cache: OrderedDict[MedicineRef, Resolution] = OrderedDict()
+
+    def resolve(self, ref: MedicineRef) -> Resolution:
+        cached = self._cache.get(ref)
+        if cached is None:
+            cached = self._resolve(ref)
+            self._cache[ref] = cached
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return cached
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def _resolve(self, ref: MedicineRef) -> Resolution:
+        by_id = self._by_identifier(ref)
+        if by_id is None:
+            return self._by_name(ref) if ref.name else UNRESOLVED
+        if not ref.name:
+            return by_id
+        by_name = self._by_name(MedicineRef(name=ref.name, strength=ref.strength))
+        if self._contradicts(by_id, by_name):
+            return Resolution(
+                ResolutionMethod.CONFLICT,
+                atc=ref.atc,
+                note=f"the {by_id.method.value} points to "
+                f"{by_id.product_name or ', '.join(by_id.substance_names)}, "
+                f"which does not fit the name {ref.name!r}",
+            )
+        return _refined(by_id, by_name)
+
+    # -- identifiers ------------------------------------------------------------------------------------
+
+    def _by_identifier(self, ref: MedicineRef) -> Resolution | None:
+        if ref.product_id and ref.product_id in self.facts.products:
+            return self._from_product(ref, self.facts.products[ref.product_id], ResolutionMethod.PRODUCT_ID)
+        product_id = self.facts.product_of_varenr.get((ref.varenr or "").strip())
+        if product_id and product_id in self.facts.products:
+            return self._from_product(ref, self.facts.products[product_id], ResolutionMethod.VARENR)
+        if ref.virkestoff_id and ref.virkestoff_id in self.facts.catalogue.substances:
+            substances = frozenset({self.facts.canonical_id(ref.virkestoff_id)})
+            return self._from_substances(ref, substances, ResolutionMethod.VIRKESTOFF_ID, ref.atc)
+        if is_level5_atc(ref.atc):
+            known = self.facts.substances_of_atc.get(ref.atc or "", frozenset())
+            substances = next(iter(known)) if len(known) == 1 else frozenset()
+            return self._from_substances(ref, substances, ResolutionMethod.ATC, ref.atc)
+        return None
+
+    def _from_product(self, ref: MedicineRef, facts: ProductFacts, method: ResolutionMethod) -> Resolution:
+        written = self._written_strengths(ref, facts.substances)
+        return Resolution(
+            method,
+            facts.substances,
+            self.facts.names_of(facts.substances),
+            facts.product.atc,
+            facts.product.id,
+            facts.product.name_form_strength,
+            written or facts.strengths,
+            facts.dose_unit,
+        )
+
+    def _from_substances(
+        self, ref: MedicineRef, substances: frozenset[str], method: ResolutionMethod, atc: str | None
+    ) -> Resolution:
+        return Resolution(
+            method,
+            substances,
+            self.facts.names_of(substances),
+            atc,
+            strengths=self._written_strengths(ref, substances),
+            dose_unit=self._common_dose_unit(substances),
+        )
+
+    def _contradicts(self, resolution: Resolution, by_name: Resolution) -> bool:
+        """An id names one medicine and the text another: e.g. a Paracet varenr typed beside "Marevan"."""
+        if by_name.identified:
+            return _substance_relation_differs(resolution, by_name)
+        best = by_name.candidates[0].score if by_name.candidates else 0.0
+        matching = [c for c in by_name.candidates if set(c.substances) == set(resolution.substances)]
+        return bool(by_name.candidates) and not matching and best >= NAME_AGREEMENT_SCORE + NAME_MARGIN
+
+    # -- names ------------------------------------------------------------------------------------------
+
+    def _by_name(self, ref: MedicineRef) -> Resolution:
+        text = _DOSE_IN_NAME.sub(" ", ref.name or "")
+        exact = self._by_substance_name(text) or self._by_brand_name(text, ref.strength)
+        if exact is not None:
+            return exact
+        candidates = self._name_candidates(text)
+        if not candidates:
+            return UNRESOLVED
+        query = ParsedQuery.parse(text).name
+        best, fully_named = self._best_candidate(candidates, query)
+        rival = max(
+            max(
+                (c.score for c in candidates if not self._explained_by(c, best, fully_named, query)),
+                default=0.0,
+            ),
+            self._rival_in_catalogue(query, best, fully_named),
+        )
+        if (
+            best.score < NAME_ACCEPT_SCORE
+            or best.score - rival < NAME_MARGIN
+            or not best.substances
+            or (len(best.substances) > 1 and not fully_named and not self._brand_matches(best, query))
+        ):
+            return Resolution(ResolutionMethod.NONE, score=best.score, candidates=candidates[:5])
+        substances = frozenset(best.substances)
+        top = [c for c in candidates if c.score == best.score and c.substances == best.substances]
+        product = self.facts.products[best.product_id] if len(top) == 1 else None
+        strengths = self._written_strengths(MedicineRef(name=text, strength=ref.strength), substances)
+        return Resolution(
+            ResolutionMethod.NAME,
+            substances,
+            self.facts.names_of(substances),
+            _common_atc(self.facts, [self.facts.products[c.product_id] for c in top]),
+            product.product.id if product and (not strengths or strengths == product.strengths) else None,
+            product.product.name_form_strength if product else None,
+            strengths,
+            self._common_dose_unit(substances, [c.product_id for c in top]),
+            best.score,
+            candidates[:5],
+        )
+
+    def _by_substance_name(self, text: str) -> Resolution | None:
+        """The name words are exactly a substance's name (Norwegian or English, any salt form)."""
+        name = ParsedQuery.parse(text).name
+        canonical = self.facts.substance_of_name.get(name)
+        if canonical is None:
+            return None
+        substances = frozenset({canonical})
+        resolution = self._from_substances(MedicineRef(name=text), substances, ResolutionMethod.NAME, None)
+        atc = _common_atc(self.facts, self._products_of(substances))
+        return Resolution(
+            resolution.method,
+            substances,
+            resolution.substance_names,
+            atc,
+            strengths=resolution.strengths,
+            dose_unit=resolution.dose_unit,
+            score=100.0,
+        )
+
+    def _by_brand_name(self, text: str, strength: str | None) -> Resolution | None:
+        """The name words are exactly a brand (Varenavn) whose products all contain the same substances: no
+        fuzzy search, no rivals ("Pinex" is Pinex, however close "Pinex Forte" is). The product is known when
+        the written strength picks one."""
+        products = self.facts.products_of_brand.get(ParsedQuery.parse(text).name, [])
+        if len({facts.substances for facts in products}) != 1:
+            return None
+        substances = products[0].substances
+        strengths = self._written_strengths(MedicineRef(name=text, strength=strength), substances)
+        fitting = [facts for facts in products if not strengths or facts.strengths == strengths]
+        chosen = fitting or products
+        product = chosen[0].product if len(chosen) == 1 else None
+        return Resolution(
+            ResolutionMethod.NAME,
+            substances,
+            self.facts.names_of(substances),
+            _common_atc(self.facts, chosen),
+            product.id if product else None,
+            product.name_form_strength if product else None,
+            strengths,
+            self._common_dose_unit(substances, [facts.product.id for facts in chosen]),
+            100.0,
+        )
+
+    def _name_candidates(self, text: str) -> tuple[NameCandidate, ...]:
+        """Candidates for the text as written and its spelling and parenthesis variants, whichever scores
+        best."""
+        best: tuple[NameCandidate, ...] = ()
+        for variant in _variants(text):
+            hits = self.search.candidates(variant, limit=NAME_CANDIDATES, cutoff=NAME_EVIDENCE_SCORE)
+            candidates = tuple(self._candidate(product.id, score) for product, score in hits)
+            if candidates and (not best or candidates[0].score > best[0].score):
+                best = candidates
+        return best
+
+    def _best_candidate(
+        self, candidates: tuple[NameCandidate, ...], query: str
+    ) -> tuple[NameCandidate, bool]:
+        """Of the candidates sharing the top score: a combination whose every substance the query names
+        ("paracetamol kodein"), else the one with the fewest substances ("Paracetamol" names the substance;
+        the paracetamol/codeine combination only ties because it contains paracetamol). The flag says whether
+        the query names every substance of the chosen one."""
+        top = [c for c in candidates if c.score == candidates[0].score]
+        named = [c for c in top if len(c.substances) > 1 and self._names_every_substance(c, query)]
+        if named:
+            return max(named, key=lambda c: (len(c.substances), c.name)), True
+        return min(top, key=lambda c: (len(c.substances), c.name)), False
+
+    def _names_every_substance(self, candidate: NameCandidate, query: str) -> bool:
+        names = self.facts.names_of(frozenset(candidate.substances))
+        return all(fuzz.partial_ratio(name.lower(), query) >= NAME_ACCEPT_SCORE for name in names)
+
+    def _rival_in_catalogue(self, query: str, best: NameCandidate, fully_named: bool) -> float:
+        """The best raw name score of another substance anywhere in the catalogue, close enough to matter."""
+        near = process.extract(
+            query,
+            self.facts.rival_names,
+            scorer=fuzz.WRatio,
+            score_cutoff=best.score - NAME_MARGIN,
+            limit=None,
+        )
+        rival = 0.0
+        for _name, score, index in near:
+            for substances, is_brand in self.facts.rival_owners[index]:
+                if not _explained(
+                    substances, best, fully_named, brand_matches=is_brand and score >= NAME_ACCEPT_SCORE
+                ):
+                    rival = max(rival, float(score))
+        return rival
+
+    def _explained_by(
+        self, candidate: NameCandidate, best: NameCandidate, best_fully_named: bool, query: str
+    ) -> bool:
+        """Not a rival of `best`: the same substances; one of the substances of a combination the query names
+        in full; or a combination containing best's substances that scores only through the substance name
+        they share (its brand does not match: "Paracet" is no reason to think of a paracetamol/codeine
+        brand)."""
+        substances = frozenset(candidate.substances)
+        return _explained(
+            substances, best, best_fully_named, brand_matches=self._brand_matches(candidate, query)
+        )
+
+    def _brand_matches(self, candidate: NameCandidate, query: str) -> bool:
+        """A combination found through one of its substance names ("Codein" -> a paracetamol/codeine
+        product) is not that combination; its brand name must match."""
+        brand = normalise(self.facts.products[candidate.product_id].product.brand_name)
+        return fuzz.WRatio(query, brand) >= NAME_ACCEPT_SCORE
+
+    def _candidate(self, product_id: str, score: float) -> NameCandidate:
+        facts = self.facts.products[product_id]
+        return NameCandidate(
+            product_id, facts.product.name_form_strength, score, tuple(sorted(facts.substances))
+        )
+
+    # -- strengths and units ----------------------------------------------------------------------------
+
+    def _written_strengths(self, ref: MedicineRef, substances: frozenset[str]) -> frozenset[Strength]:
+        """The strength the source wrote, in its strength field or else in the name. A bare number ("Selo-Zok
+        50") is read in the unit the catalogue gives this substance that number in."""
+        for text in (ref.strength, ref.name):
+            written = parse_strengths(text)
+            if written:
+                return frozenset(written)
+        numbers = ParsedQuery.parse(ref.strength or ref.name or "").numbers
+        if len(numbers) != 1:
+            return frozenset()
+        found = {
+            strength
+            for facts in self._products_of(substances)
+            for value, strength in facts.written_strengths
+            if _same_number(value, numbers[0])
+        }
+        return frozenset(found) if len(found) == 1 else frozenset()
+
+    def _products_of(self, substances: frozenset[str]) -> list[ProductFacts]:
+        return self.facts.products_of_substances.get(substances, [])
+
+    def _common_dose_unit(
+        self, substances: frozenset[str], product_ids: list[str] | None = None
+    ) -> str | None:
+        products = (
+            [self.facts.products[p] for p in product_ids] if product_ids else self._products_of(substances)
+        )
+        units = {facts.dose_unit for facts in products}
+        return units.pop() if len(units) == 1 else None
+
+
+def _respelt(text: str, rules: tuple[tuple[re.Pattern[str], str], ...]) -> str:
+    for pattern, replacement in rules:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _variants(text: str) -> list[str]:
+    """The text, without its parenthesis and as the parenthesis alone ("Makrogol m/elektrolytter (Movicol)"),
+    each also respelt; duplicates dropped, order kept."""
+    lowered = text.lower()
+    forms = [lowered, _PARENTHESES.sub(" ", lowered), *_PARENTHESES.findall(lowered)]
+    found: list[str] = []
+    for form in forms:
+        if form.strip():
+            found.extend((form, _respelt(form, _NORWEGIAN_SPELLING), _respelt(form, _LATIN_SPELLING)))
+    return list(dict.fromkeys(found))
+
+
+def _explained(
+    substances: frozenset[str], best: NameCandidate, best_fully_named: bool, *, brand_matches: bool
+) -> bool:
+    if substances == set(best.substances):
+        return True
+    if best_fully_named and substances < set(best.substances):
+        return True
+    return set(best.substances) < substances and not brand_matches
+
+
+def _refined(by_id: Resolution, by_name: Resolution) -> Resolution:
+    """An ATC code or virkestoff id names the substance; the name that came with it may name the product too
+    ("Sarotex tab 25 mg" beside N06AA09). Take the product from the name when both agree on the substance."""
+    if not by_id.substances and by_name.substances and by_name.atc == by_id.atc:
+        return by_name  # an ATC code the catalogue has no products for, and a name it knows
+    if by_id.product_id is not None or not by_name.identified or by_name.substances != by_id.substances:
+        return by_id
+    return replace(
+        by_id,
+        product_id=by_name.product_id,
+        product_name=by_name.product_name,
+        strengths=by_id.strengths or by_name.strengths,
+        dose_unit=by_id.dose_unit or by_name.dose_unit,
+    )
+
+
+def _same_number(written: str, number: str) -> bool:
+    try:
+        return float(written.replace(",", ".")) == float(number)
+    except ValueError:
+        return False
+
+
+def _common_atc(facts: CatalogueFacts, products: list[ProductFacts]) -> str | None:
+    codes = {p.product.atc for p in products if p.product.atc}
+    return codes.pop() if len(codes) == 1 else None
+
+
+def _substance_relation_differs(first: Resolution, second: Resolution) -> bool:
+    if first.substances and second.substances:
+        return first.substances != second.substances
+    if is_level5_atc(first.atc) and is_level5_atc(second.atc):
+        return first.atc != second.atc
+    return False
