@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pml.reconciliation.policy import DEFAULT_AUTO_APPLY, AutoApplyRule
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
     max_list_entries: int = Field(default=300, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     seed_demo_patients: int = Field(default=5, ge=0)
+    # Reconciliation findings applied without a clinician (pml/reconciliation/policy.py documents each rule).
+    # Default: a pharmacy dispensing of an active entry records its date, nothing else. `[]` turns it off.
+    reconciliation_auto_apply: list[AutoApplyRule] = Field(default_factory=lambda: list(DEFAULT_AUTO_APPLY))
     # How often each API process asks which catalogue release is active, and swaps to a newly activated one.
     catalogue_refresh_seconds: float = Field(default=10.0, gt=0, le=3600)
 
