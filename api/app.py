@@ -20,7 +20,7 @@ from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
-from api.v1 import catalogue, interactions, medication_list, privacy
+from api.v1 import catalogue, interactions, medication_list, privacy, reconciliation
 from pml.catalogue.runtime import start_catalogue
 from pml.db.engine import Database
 from pml.settings import Settings, get_settings
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(privacy.router)
     v1.include_router(interactions.router)
     v1.include_router(catalogue.router)
+    v1.include_router(reconciliation.router)
     app.include_router(v1)
     app.include_router(health.router)
     app.include_router(fhir.router)
