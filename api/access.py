@@ -18,6 +18,8 @@ from api.auth import Forbidden, Principal
 from api.authz import BLOCKABLE_ROLES, Permission, authorize
 from api.deps import CurrentPrincipal, DatabaseDep, PatientId
 from pml.audit.schemas import PurposeOfUse
+from pml.cache.patient_cache import CachedPatient, PatientCache
+from pml.db.engine import Database
 from pml.errors import InvalidInput
 from pml.privacy.repository import BlockRepository
 
@@ -70,14 +72,24 @@ def _emergency_reason(stated: str | None) -> str | None:
     return reason[:500]
 
 
-async def _check_blocks(access: PatientAccess, database: DatabaseDep) -> None:
+async def _blocks(patient_id: str, cached: CachedPatient, cache: PatientCache, database: Database) -> frozenset[str]:
+    if cached.blocks is not None:
+        return cached.blocks
+    async with database.read_transaction() as session:
+        blocks = await BlockRepository(session).blocked_keys(patient_id)
+    await cache.remember_blocks(patient_id, cached.blocks_generation, blocks)
+    return blocks
+
+
+async def _check_blocks(
+    access: PatientAccess, cached: CachedPatient, cache: PatientCache, database: Database
+) -> None:
     principal = access.principal
     if principal.role not in BLOCKABLE_ROLES:
         return
-    async with database.read_transaction() as session:
-        blocked = await BlockRepository(session).is_blocked(
-            access.patient_id, principal.actor.hpr_number, principal.actor.organisation
-        )
+    blocks = await _blocks(access.patient_id, cached, cache, database)
+    actor = principal.actor
+    blocked = f"clinician:{actor.hpr_number}" in blocks or f"organisation:{actor.organisation}" in blocks
     if blocked and not access.emergency:
         raise Forbidden(
             "the patient has blocked access for you or your organisation; in an emergency, repeat the call "
@@ -100,7 +112,11 @@ def patient_access(permission: Permission) -> Callable[..., object]:
         access = PatientAccess(principal, patient_id, _purpose(principal, purpose), _emergency_reason(emergency))
         request.state.audit = AuditDraft(principal, patient_id, access.purpose.value, access.emergency_reason)
         authorize(principal, permission, patient_id)
-        await _check_blocks(access, database)
+        # One cache round trip serves both the block check and, for list reads, the list itself.
+        cache: PatientCache = request.app.state.patient_cache
+        cached = await cache.fetch(patient_id)
+        request.state.cached_patient = cached
+        await _check_blocks(access, cached, cache, database)
         return access
 
     return dependency

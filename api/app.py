@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,19 +12,25 @@ from redis.asyncio import Redis
 from starlette.responses import HTMLResponse
 
 import pml
-from api import health
+from api import health, metrics
 from api.audit import AuditMiddleware
+from api.caching import keep_cache_in_step, patient_cache_for
 from api.auth import TokenVerifier, load_key_set
 from api.cds import routes as cds_hooks
 from api.fhir import routes as fhir
+from api.metrics import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
 from api.v1 import catalogue, interactions, medication_list, privacy, reconciliation
+from pml.audit.writer import AuditWriter
 from pml.catalogue.runtime import start_catalogue
 from pml.db.engine import Database
+from pml.logging import configure_logging
 from pml.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """PML is the national patient medication list (pasientens legemiddelliste).
 
@@ -41,17 +48,30 @@ def _database_url(settings: Settings) -> str:
     return server_database_url(start_embedded_server(settings.data_dir))
 
 
+def _redis(settings: Settings) -> Redis | None:
+    if settings.redis_url is None:
+        return None
+    # Short timeouts: a slow Redis must cost a request milliseconds, not seconds; PostgreSQL is the truth.
+    timeout = settings.redis_timeout_seconds
+    return Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.database = Database.from_settings(settings, _database_url(settings))
         app.state.token_verifier = TokenVerifier(settings, load_key_set(settings))
-        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.audit_writer = AuditWriter(app.state.database)
+        app.state.redis = _redis(settings)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, app.state.redis)
         app.state.catalogue = await start_catalogue(app.state.database, settings.catalogue_refresh_seconds)
+        app.state.patient_cache = patient_cache_for(settings, app.state.redis)
+        keep_cache_in_step(app.state.database, app.state.patient_cache)
+        log.info("PML API started", extra={"cache": app.state.patient_cache.status, "version": pml.__version__})
         yield
         await app.state.catalogue.stop()
         await app.state.database.dispose()
@@ -73,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
     )
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(medication_list.router)
@@ -82,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(reconciliation.router)
     app.include_router(v1)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(fhir.router)
     app.include_router(cds_hooks.router)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from api.access import AuditDraft
 from api.middleware import ASGIApp, Message, Receive, Scope, Send, send_problem
-from pml.audit.repository import AuditRepository
+from pml.audit.writer import AuditWriter
 from pml.audit.schemas import AuditEvent, Outcome
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,9 @@ class AuditMiddleware:
         route: Any = scope.get("route")
         action = getattr(route, "name", None) or scope["path"]
         event = audit_event(draft, action=action, status=status, request_id=scope["state"].get("request_id"))
+        writer: AuditWriter = scope["app"].state.audit_writer
         try:
-            async with scope["app"].state.database.write_transaction() as session:
-                await AuditRepository(session).append(event)
+            await writer.record(event)
         except Exception:  # noqa: BLE001 - any failure means the access is not recorded
             log.exception("audit record not written", extra={"request_id": event.request_id})
             return False

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from api.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
+from pml.logging import request_id_var
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -147,6 +148,7 @@ class RequestIdMiddleware:
             return
         request_id = self._incoming(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

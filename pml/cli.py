@@ -141,6 +141,11 @@ def serve(
 
     settings = get_settings()
     url = database_url(settings)
+    if workers > 1 and settings.redis_url is None:
+        # Each worker would cache on its own and miss the others' writes: no cache rather than a wrong one.
+        os.environ["PML_LOCAL_CACHE"] = "false"
+    if workers > 1:
+        _share_metrics_between_workers(settings)
     if migrate:
         from pml.db.migrate import upgrade
 
@@ -152,8 +157,18 @@ def serve(
     console.print("a development token: [bold]pml token[/bold]")
     uvicorn.run(
         "api.app:create_app", factory=True, host=host, port=port, workers=workers,
-        loop="uvloop", http="httptools", access_log=False, proxy_headers=False,
+        loop="uvloop", http="httptools", access_log=False, proxy_headers=False, log_config=None,
     )
+
+
+def _share_metrics_between_workers(settings: Settings) -> None:
+    """Workers write their metrics to files in one fresh directory; /metrics sums them."""
+    import shutil
+
+    directory = settings.data_dir.resolve() / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _seed_demo_once(settings: Settings, url: str) -> None:

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=5, ge=0, le=200)
     database_statement_timeout_ms: int = Field(default=5000, ge=100)
     redis_url: str | None = None
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+    cache_ttl_seconds: int = Field(default=300, ge=1)
+    # Without Redis, cache in this process's memory. Only safe with one worker: `pml serve --workers N`
+    # turns it off for N > 1.
+    local_cache: bool = True
     rate_limit_per_second: int = Field(default=100, ge=1, description="requests per second per client")
 
     auth_issuer: str = "https://helseid-dev.pml.local"
@@ -53,6 +58,7 @@ class Settings(BaseSettings):
     max_list_entries: int = Field(default=300, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     seed_demo_patients: int = Field(default=5, ge=0)
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     # Reconciliation findings applied without a clinician (pml/reconciliation/policy.py documents each rule).
     # Default: a pharmacy dispensing of an active entry records its date, nothing else. `[]` turns it off.
     reconciliation_auto_apply: list[AutoApplyRule] = Field(default_factory=lambda: list(DEFAULT_AUTO_APPLY))

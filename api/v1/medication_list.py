@@ -18,7 +18,9 @@ from api.auth import Principal
 from api.deps import DatabaseDep, SettingsDep
 from api.problems import PROBLEM_CONTENT_TYPE
 from api.v1.conditional import etag, idempotent_write, json_response, list_service, not_modified
+from pml.cache.patient_cache import CachedPatient
 from pml.errors import InvalidInput
+from pml.metrics import LIST_CACHE
 from pml.medication_list.schemas import (
     ChangeAction,
     ChangePage,
@@ -74,11 +76,30 @@ async def read_list(
 ) -> Response:
     """The current list. Send `If-None-Match` with the last ETag to get 304 when nothing changed."""
     patient_id = access.patient_id
+    cached: CachedPatient = request.state.cached_patient
+    if cached.list_version is not None and not_modified(request, cached.list_version):
+        LIST_CACHE.labels("not_modified").inc()
+        return _not_modified(cached.list_version)
+    if cached.list_body is not None and cached.list_version is not None:
+        LIST_CACHE.labels("hit").inc()
+        return _list_bytes(cached.list_body, cached.list_version)
+    LIST_CACHE.labels("miss").inc()
     async with database.read_transaction() as session:
         current = await list_service(session, settings).current(patient_id)
+    body = current.model_dump_json().encode()
+    await request.app.state.patient_cache.remember_list(patient_id, current.version, body)
     if not_modified(request, current.version):
-        return Response(status_code=304, headers={"ETag": etag(current.version)})
-    return json_response(current, version=current.version)
+        return _not_modified(current.version)
+    return _list_bytes(body, current.version)
+
+
+def _not_modified(version: int) -> Response:
+    return Response(status_code=304, headers={"ETag": etag(version)})
+
+
+def _list_bytes(body: bytes, version: int) -> Response:
+    """The cached or fresh serialized list, sent as is: a cache hit does no validation or serialisation."""
+    return Response(body, media_type="application/json", headers={"ETag": etag(version)})
 
 
 @router.get("/versions/{version}", response_model=MedicationList)
@@ -106,7 +127,7 @@ async def read_list_as_of(
 
 @router.get("/history", response_model=ChangePage)
 async def read_history(
-    access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
+    request: Request, access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
     before_version: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> Response:
@@ -116,19 +137,22 @@ async def read_history(
         page = await list_service(session, settings).history(
             patient_id, before_version=before_version, limit=limit
         )
+    # This reveals the current version: the cache's pointer must not be behind it when the caller reads next.
+    await request.app.state.patient_cache.advance_list(patient_id, page.current_version)
     return json_response(page, version=page.current_version)
 
 
 @router.get("/changes", response_model=ChangesSince)
 async def read_changes_since(
     since: Annotated[int, Query(ge=0, description="the last version the client holds")],
-    access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
+    request: Request, access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
     limit: Annotated[int, Query(ge=1)] = 200,
 ) -> Response:
     """Delta sync: the changes after version `since`, oldest first."""
     patient_id = access.patient_id
     async with database.read_transaction() as session:
         delta = await list_service(session, settings).changes_since(patient_id, since, limit=limit)
+    await request.app.state.patient_cache.advance_list(patient_id, delta.current_version)
     return json_response(delta, version=delta.current_version)
 
 

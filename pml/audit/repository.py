@@ -16,10 +16,9 @@ class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def append(self, event: AuditEvent) -> None:
-        await self._session.execute(
-            insert(AuditRecordRow).values(audit_id=uuid.uuid4(), **event.model_dump(mode="json"))
-        )
+    async def append_many(self, events: list[AuditEvent]) -> None:
+        rows = [{"audit_id": uuid.uuid4(), **event.model_dump(mode="json")} for event in events]
+        await self._session.execute(insert(AuditRecordRow), rows)
 
     async def by_patient(self, patient_id: str, *, before: dt.datetime | None, limit: int) -> list[AuditRecord]:
         query = select(AuditRecordRow).where(AuditRecordRow.patient_id == patient_id)

@@ -5,14 +5,23 @@ Writes and reads have their own session factories so a read replica can be added
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from pml.db.urls import sqlalchemy_url
 from pml.settings import Settings
+
+
+AfterCommitSubscriber = Callable[[object], Awaitable[None]]
+_EVENTS = "pml.after_commit_events"
+
+
+def publish_after_commit(session: AsyncSession, event: object) -> None:
+    """Queue `event` for the database's subscribers, delivered only if this transaction commits."""
+    session.info.setdefault(_EVENTS, []).append(event)
 
 
 def create_engine_from_settings(settings: Settings, url: str) -> AsyncEngine:
@@ -32,6 +41,7 @@ def create_engine_from_settings(settings: Settings, url: str) -> AsyncEngine:
 class Database:
     write_engine: AsyncEngine
     read_engine: AsyncEngine
+    subscribers: list[AfterCommitSubscriber] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
@@ -50,12 +60,21 @@ class Database:
         async with self._write_sessions() as session:
             async with session.begin():
                 yield session
+            await self._deliver(session.info.pop(_EVENTS, []))
 
     @asynccontextmanager
     async def read_transaction(self) -> AsyncIterator[AsyncSession]:
         async with self._read_sessions() as session:
             async with session.begin():
                 yield session
+
+    def subscribe(self, subscriber: AfterCommitSubscriber) -> None:
+        self.subscribers.append(subscriber)
+
+    async def _deliver(self, events: list[object]) -> None:
+        for event in events:
+            for subscriber in self.subscribers:
+                await subscriber(event)
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()

@@ -11,6 +11,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pml.db.engine import publish_after_commit
+from pml.medication_list.events import ListVersionCommitted
 from pml.medication_list.models import ListChangeRow, ListEntryRow, PatientListRow
 from pml.medication_list.schemas import Actor, ChangeRecord, Entry, Provenance, ReviewedMarker
 
@@ -147,6 +149,7 @@ class MedicationListRepository:
             .where(PatientListRow.patient_id == patient_id)
             .values(version=change.version, updated_at=recorded_at)
         )
+        publish_after_commit(self._session, ListVersionCommitted(patient_id, change.version))
         return recorded_at
 
     async def set_reviewed(self, patient_id: str, marker: ReviewedMarker) -> None:

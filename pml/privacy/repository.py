@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pml.db.engine import publish_after_commit
+from pml.privacy.events import BlocksChanged
 from pml.privacy.models import AccessBlockRow
 from pml.privacy.schemas import Block, BlockKind, NewBlock
 
@@ -22,23 +24,6 @@ class BlockRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def is_blocked(self, patient_id: str, hpr_number: str | None, organisation: str | None) -> bool:
-        matches = []
-        if hpr_number:
-            matches.append((AccessBlockRow.kind == BlockKind.CLINICIAN.value) & (AccessBlockRow.value == hpr_number))
-        if organisation:
-            matches.append(
-                (AccessBlockRow.kind == BlockKind.ORGANISATION.value) & (AccessBlockRow.value == organisation)
-            )
-        if not matches:
-            return False
-        found = await self._session.scalar(
-            select(AccessBlockRow.block_id)
-            .where(AccessBlockRow.patient_id == patient_id, AccessBlockRow.revoked_at.is_(None), or_(*matches))
-            .limit(1)
-        )
-        return found is not None
-
     async def add(self, patient_id: str, block: NewBlock, created_by: str) -> Block:
         row = await self._session.scalar(
             insert(AccessBlockRow)
@@ -49,7 +34,17 @@ class BlockRepository:
             .returning(AccessBlockRow)
         )
         assert row is not None
+        publish_after_commit(self._session, BlocksChanged(patient_id))
         return _block(row)
+
+    async def blocked_keys(self, patient_id: str) -> frozenset[str]:
+        """Every active block as 'clinician:<hpr>' or 'organisation:<orgnr>', for the access check."""
+        rows = await self._session.execute(
+            select(AccessBlockRow.kind, AccessBlockRow.value).where(
+                AccessBlockRow.patient_id == patient_id, AccessBlockRow.revoked_at.is_(None)
+            )
+        )
+        return frozenset(f"{kind}:{value}" for kind, value in rows)
 
     async def active(self, patient_id: str) -> list[Block]:
         rows = await self._session.scalars(
@@ -69,4 +64,5 @@ class BlockRepository:
             )
             .values(revoked_at=func.clock_timestamp())
         )
+        publish_after_commit(self._session, BlocksChanged(patient_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -45,3 +45,49 @@ def write_with_retries(base_url: str, token: str, patient_id: str, worker: int, 
                 break
     finally:
         client.close()
+
+
+def write_for_a_while(
+    base_url: str, token: str, patient_id: str, seconds: float, acknowledged: Any
+) -> None:
+    """Add entries with If-Match and retry on 412; report (monotonic time, version) of every acknowledged write."""
+    import time
+
+    client = ListClient(base_url, token, timeout=30)
+    try:
+        version = client.version(patient_id)
+        deadline = time.monotonic() + seconds
+        number = 0
+        while time.monotonic() < deadline:
+            response = client.add(patient_id, entry_body(display_name=f"write {number}"), version=version)
+            if response.status_code == 412:
+                version = response.json()["current_version"]
+                continue
+            assert response.status_code == 201, response.text
+            version = response.json()["medication_list"]["version"]
+            acknowledged.put((time.monotonic(), version))
+            number += 1
+    finally:
+        client.close()
+
+
+def read_for_a_while(base_url: str, token: str, patient_id: str, seconds: float, observed: Any) -> None:
+    """Read the list as fast as possible, sometimes conditionally; report (start time, version) per read."""
+    import time
+
+    client = ListClient(base_url, token, timeout=30)
+    try:
+        deadline = time.monotonic() + seconds
+        last_etag = None
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            headers = {"If-None-Match": last_etag} if last_etag else {}
+            response = client.read(patient_id, **headers)
+            assert response.status_code in (200, 304), response.text
+            version = int(response.headers["etag"].strip('"'))
+            if response.status_code == 200:
+                assert response.json()["version"] == version
+                last_etag = response.headers["etag"]
+            observed.put((started, version))
+    finally:
+        client.close()
