@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 import psycopg
@@ -509,24 +508,43 @@ def _batches(ids: Iterator[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def _build_batch(batch: list[str], seed: int, choices: CatalogueChoices, now: dt.datetime,
-                 max_entries: int) -> list[PatientRows]:  # fmt: skip
-    return [build_patient(patient_id, seed, choices, now, max_entries) for patient_id in batch]
+@dataclass(frozen=True, slots=True)
+class _Builder:
+    """What every batch is built from; handed to each child process once, not with every batch."""
+
+    seed: int
+    choices: CatalogueChoices
+    now: dt.datetime
+    max_entries: int
+
+    def build(self, batch: list[str]) -> list[PatientRows]:
+        return [build_patient(p, self.seed, self.choices, self.now, self.max_entries) for p in batch]
+
+
+_CHILD_BUILDER: list[_Builder] = []
+
+
+def _start_child(builder: _Builder) -> None:
+    _CHILD_BUILDER.append(builder)
+
+
+def _build_in_child(batch: list[str]) -> list[PatientRows]:
+    return _CHILD_BUILDER[0].build(batch)
 
 
 def _built_batches(
-    batches: Iterator[list[str]], build: Callable[[list[str]], list[PatientRows]], workers: int
+    batches: Iterator[list[str]], builder: _Builder, workers: int
 ) -> Iterator[list[PatientRows]]:
     """Batches built in `workers` child processes while this one writes (PostgreSQL parses the COPY
     meanwhile), at most workers + 1 ahead so memory stays bounded; in order, so a re-run is reproducible."""
     if workers == 0:
-        yield from map(build, batches)
+        yield from map(builder.build, batches)
         return
     context = multiprocessing.get_context("spawn")  # no inherited connections or threads in the children
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, context, initializer=_start_child, initargs=(builder,)) as pool:
         pending: deque[Future[list[PatientRows]]] = deque()
         for batch in batches:
-            pending.append(pool.submit(build, batch))
+            pending.append(pool.submit(_build_in_child, batch))
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
@@ -544,13 +562,12 @@ def bulk_seed(
     """Create `count` synthetic patients (those that do not exist yet) with COPY, `batch_size` per commit."""
     started = time.perf_counter()
     choices = active_catalogue_choices(settings, url, seed)
-    build = partial(_build_batch, seed=seed, choices=choices, now=dt.datetime.now(dt.UTC),
-                    max_entries=settings.max_list_entries)  # fmt: skip
+    builder = _Builder(seed, choices, dt.datetime.now(dt.UTC), settings.max_list_entries)
     created = entries = changes = 0
     sample: list[str] = []
     batches = _batches(patient_ids(count, seed), batch_size)
     with psycopg.connect(libpq_url(url)) as connection:
-        for rows in _built_batches(batches, build, default_workers() if workers is None else workers):
+        for rows in _built_batches(batches, builder, default_workers() if workers is None else workers):
             new = write_batch(connection, rows)
             created, entries = created + len(new), entries + sum(len(p.entries) for p in new)
             changes += sum(len(p.changes) for p in new)
