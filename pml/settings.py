@@ -9,10 +9,12 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pml.dosing.times import NamedDoseTimes
 from pml.reconciliation.policy import DEFAULT_AUTO_APPLY, AutoApplyRule
 
 
@@ -64,6 +66,11 @@ class Settings(BaseSettings):
     reconciliation_auto_apply: list[AutoApplyRule] = Field(default_factory=lambda: list(DEFAULT_AUTO_APPLY))
     # How often each API process asks which catalogue release is active, and swaps to a newly activated one.
     catalogue_refresh_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+    # Home care: doses due are computed in the municipality's zone; named times of day stand for these clock
+    # times.
+    time_zone: ZoneInfo = ZoneInfo("Europe/Oslo")
+    named_dose_times: NamedDoseTimes = Field(default_factory=NamedDoseTimes)
 
     @model_validator(mode="after")
     def _refuse_development_shortcuts_in_production(self) -> Settings:
