@@ -1,5 +1,6 @@
 """Every table model, imported in one place so Alembic sees the whole schema."""
 
+from pml.administration import models as _administration_models  # noqa: F401 - registers the tables
 from pml.audit import models as _audit_models  # noqa: F401 - registers the tables
 from pml.catalogue import models as _catalogue_models  # noqa: F401 - registers the tables
 from pml.cds import models as _cds_models  # noqa: F401
