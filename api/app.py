@@ -23,7 +23,7 @@ from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
-from api.v1 import catalogue, interactions, medication_list, privacy, reconciliation
+from api.v1 import administration, catalogue, doses, interactions, medication_list, privacy, reconciliation
 from pml.audit.writer import AuditWriter
 from pml.catalogue.runtime import start_catalogue
 from pml.db.engine import Database
@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(interactions.router)
     v1.include_router(catalogue.router)
     v1.include_router(reconciliation.router)
+    v1.include_router(doses.router)
+    v1.include_router(administration.router)
     app.include_router(v1)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -23,6 +23,8 @@ class Permission(StrEnum):
     READ_CATALOGUE = "catalogue:read"
     CHECK_INTERACTIONS = "interactions:check"
     MANAGE_CATALOGUE = "catalogue:manage"
+    RECORD_ADMINISTRATION = "administration:record"
+    READ_ADMINISTRATION = "administration:read"
     SUBMIT_SNAPSHOT = "snapshot:submit"
     SUBMIT_DISPENSING = "snapshot:submit-dispensing"
     SUBMIT_HOME_CARE = "snapshot:submit-home-care"
@@ -33,19 +35,22 @@ class Permission(StrEnum):
 _CLINICAL_READ = frozenset({Permission.READ_LIST})
 # The drug catalogue is public data; checking interactions is for those who treat or dispense.
 _CATALOGUE_USE = frozenset({Permission.READ_CATALOGUE, Permission.CHECK_INTERACTIONS})
+# Home care: nurses and prescribers record what was given; a patient reads their own; pharmacists neither.
+_ADMINISTRATION = frozenset({Permission.RECORD_ADMINISTRATION, Permission.READ_ADMINISTRATION})
 # Source snapshots: prescribers submit any source and decide; pharmacists submit dispensings, home-care nurses
 # their list; systems submit (with the scope).
 _RECONCILE = frozenset({Permission.SUBMIT_SNAPSHOT, Permission.RECONCILE, Permission.DECIDE_RECONCILIATION})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRESCRIBER: _CLINICAL_READ | {Permission.WRITE_LIST, Permission.REVIEW_LIST} | _CATALOGUE_USE
-    | _RECONCILE,
-    Role.NURSE: _CLINICAL_READ | _CATALOGUE_USE | {Permission.SUBMIT_HOME_CARE},
+    | _RECONCILE | _ADMINISTRATION,
+    Role.NURSE: _CLINICAL_READ | _CATALOGUE_USE | {Permission.SUBMIT_HOME_CARE} | _ADMINISTRATION,
     Role.PHARMACIST: _CLINICAL_READ | _CATALOGUE_USE | {Permission.SUBMIT_DISPENSING},
     Role.PATIENT: _CLINICAL_READ
-    | {Permission.READ_OWN_ACCESS_LOG, Permission.MANAGE_OWN_BLOCKS, Permission.READ_CATALOGUE},
+    | {Permission.READ_OWN_ACCESS_LOG, Permission.MANAGE_OWN_BLOCKS, Permission.READ_CATALOGUE}
+    | {Permission.READ_ADMINISTRATION},
     Role.SYSTEM: frozenset({Permission.READ_LIST, Permission.WRITE_LIST}) | _CATALOGUE_USE
-    | {Permission.SUBMIT_SNAPSHOT},
+    | {Permission.SUBMIT_SNAPSHOT} | _ADMINISTRATION,
     Role.ADMIN: frozenset({Permission.READ_CATALOGUE, Permission.MANAGE_CATALOGUE}),
     Role.AUDITOR: frozenset({Permission.QUERY_AUDIT}),
 }
