@@ -13,6 +13,7 @@ COPY pml ./pml
 COPY api ./api
 COPY interactions ./interactions
 COPY loaders ./loaders
+COPY mobile ./mobile
 RUN python -m pip wheel --wheel-dir /wheels .
 
 # --- runtime: slim, non-root, read-only friendly ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from starlette.responses import HTMLResponse
 
 import pml
-from api import health, metrics
+from api import health, metrics, mobile
 from api.audit import AuditMiddleware
 from api.caching import keep_cache_in_step, patient_cache_for
 from api.auth import TokenVerifier, load_key_set
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(fhir.router)
     app.include_router(cds_hooks.router)
+    app.include_router(mobile.router)  # the home-care PWA under /app/
 
     @app.get("/v1/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -68,9 +68,12 @@ class Settings(BaseSettings):
     catalogue_refresh_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     # Home care: doses due are computed in the municipality's zone; named times of day stand for these clock
-    # times.
+    # times. The mobile client wipes patient data from the device this long after sign-in, and signs in with
+    # OAuth2 code + PKCE against auth_issuer when a public client id is set (a development token otherwise).
     time_zone: ZoneInfo = ZoneInfo("Europe/Oslo")
     named_dose_times: NamedDoseTimes = Field(default_factory=NamedDoseTimes)
+    mobile_data_retention_hours: float = Field(default=12, gt=0, le=24)
+    mobile_oauth_client_id: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _refuse_development_shortcuts_in_production(self) -> Settings:
