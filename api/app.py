@@ -23,7 +23,16 @@ from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
-from api.v1 import administration, catalogue, doses, interactions, medication_list, privacy, reconciliation
+from api.v1 import (
+    administration,
+    catalogue,
+    doses,
+    interactions,
+    medication_list,
+    privacy,
+    reconciliation,
+    subscriptions,
+)
 from pml.audit.writer import AuditWriter
 from pml.catalogue.runtime import start_catalogue
 from pml.db.engine import Database
@@ -103,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(reconciliation.router)
     v1.include_router(doses.router)
     v1.include_router(administration.router)
+    v1.include_router(subscriptions.router)
     app.include_router(v1)
     app.include_router(health.router)
     app.include_router(metrics.router)

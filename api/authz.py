@@ -30,6 +30,7 @@ class Permission(StrEnum):
     SUBMIT_HOME_CARE = "snapshot:submit-home-care"
     RECONCILE = "reconciliation:reconcile"
     DECIDE_RECONCILIATION = "reconciliation:decide"
+    SUBSCRIBE_EVENTS = "events:subscribe"
 
 
 _CLINICAL_READ = frozenset({Permission.READ_LIST})
@@ -50,7 +51,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     | {Permission.READ_OWN_ACCESS_LOG, Permission.MANAGE_OWN_BLOCKS, Permission.READ_CATALOGUE}
     | {Permission.READ_ADMINISTRATION},
     Role.SYSTEM: frozenset({Permission.READ_LIST, Permission.WRITE_LIST}) | _CATALOGUE_USE
-    | {Permission.SUBMIT_SNAPSHOT} | _ADMINISTRATION,
+    | {Permission.SUBMIT_SNAPSHOT} | _ADMINISTRATION
+    | {Permission.SUBSCRIBE_EVENTS},  # change events name patients: systems only, with the scope
     Role.ADMIN: frozenset({Permission.READ_CATALOGUE, Permission.MANAGE_CATALOGUE}),
     Role.AUDITOR: frozenset({Permission.QUERY_AUDIT}),
 }

@@ -13,12 +13,14 @@ import typer
 from rich.console import Console
 
 from pml.catalogue.cli import catalogue_app, ensure_bundled_catalogue
+from pml.events.cli import relay
 from pml.settings import Settings, get_settings
 
 app = typer.Typer(help="PML — the national patient medication list.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(catalogue_app, name="catalogue")
+app.command("relay")(relay)
 console = Console(stderr=True)
 
 

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     mobile_data_retention_hours: float = Field(default=12, gt=0, le=24)
     mobile_oauth_client_id: str | None = Field(default=None, max_length=200)
 
+    # Change events (`pml relay`): stream shards (every relay and stream consumer must agree), outbox rows per
+    # batch, webhook attempts before dead-lettering and the first retry delay (doubling after each failure),
+    # and the webhook hosts PML may call (JSON list; "*.example.no" allows a domain's hosts). Production needs
+    # https and a non-empty list; see pml/events/urls.py on request forgery.
+    events_stream_shards: int = Field(default=16, ge=1, le=1024)
+    events_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    events_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    events_webhook_backoff_seconds: float = Field(default=5.0, gt=0, le=3600)
+    events_webhook_allowed_hosts: list[str] = Field(default_factory=list)
+
     @model_validator(mode="after")
     def _refuse_development_shortcuts_in_production(self) -> Settings:
         if self.environment is not Environment.PRODUCTION:
