@@ -64,7 +64,7 @@ def plan_day(
         day_starts_at=clock.local(start),
         day_ends_at=clock.local(end),
         day_length_hours=round((end - start) / dt.timedelta(hours=1)),
-        named_times={name: clock.named_time(name) for name in TimeOfDay},
+        named_times={name: clock.named_time(name).strftime("%H:%M") for name in TimeOfDay},
         doses=doses,
         as_needed=[medicine for entry in entries if (medicine := _as_needed(entry)) is not None],
         unstructured=[_unstructured(entry) for entry in entries if entry.dosage is None],
@@ -182,7 +182,7 @@ def _dose(
             "scheduled_at": resolved.at,
             "local_time": wall.strftime("%H:%M"),
             "time_of_day": time_of_day or clock.time_of_day_for(wall),
-            "prescribed_time": prescribed,
+            "prescribed_time": prescribed.strftime("%H:%M") if prescribed else None,
             "dst_adjustment": resolved.adjustment,
         }
     )

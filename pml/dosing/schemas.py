@@ -6,11 +6,15 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pml.dosing.clock import DstAdjustment
 from pml.medication_list.schemas import TimeOfDay
+
+# A wall-clock time as HH:MM; JSON Schema's "time" format demands an offset, which a wall time has not got.
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
 
 class DoseKind(StrEnum):
@@ -40,8 +44,8 @@ class DueDose(EntryRef):
     scheduled_at: dt.datetime = Field(description="the instant, with the zone's offset that day")
     local_time: str = Field(description="HH:MM as the clock shows it")
     time_of_day: TimeOfDay = Field(description="the round this dose belongs to (nearest named time)")
-    prescribed_time: dt.time | None = Field(
-        default=None, description="the clock time as prescribed, for fixed doses (a named time resolved)"
+    prescribed_time: ClockTime | None = Field(
+        default=None, description="HH:MM as prescribed, for fixed doses (a named time resolved)"
     )
     dst_adjustment: DstAdjustment | None = Field(
         default=None, description="set on daylight-saving change days when the prescribed time was moved"
@@ -68,7 +72,7 @@ class DayPlan(_Out):
     day_starts_at: dt.datetime
     day_ends_at: dt.datetime
     day_length_hours: int = Field(description="23 or 25 on daylight-saving change days")
-    named_times: dict[TimeOfDay, dt.time]
+    named_times: dict[TimeOfDay, ClockTime] = Field(description="the clock time each named time stands for")
     doses: list[DueDose] = Field(description="scheduled doses in time order")
     as_needed: list[AsNeededMedicine]
     unstructured: list[UnstructuredEntry]
