@@ -476,6 +476,7 @@ class CachedRead(PmlUser):
 
 _UNREAD_LOCK = threading.Lock()
 _UNREAD: list[str] = []
+_WORKER_INDEX = [0]
 
 
 @events.init.add_listener
@@ -483,6 +484,7 @@ def _share_out_unread_patients(environment: Any, **_: Any) -> None:
     """Each locust process reads its own slice of the population (worker index of N processes), in its own
     random order, so no two processes ever read the same patient in an uncached run."""
     index = getattr(environment.runner, "worker_index", 0) or 0
+    _WORKER_INDEX[0] = index
     processes = int(os.environ.get("PML_BENCH_LOAD_PROCESSES") or 1)
     mine = PATIENTS[index % processes :: processes]
     order = random.Random(f"{index}:{os.environ.get('PML_BENCH_RUN', '')}")  # another order in every run
@@ -502,12 +504,29 @@ class UncachedRead(PmlUser):
         self.read_list(patient_id, "uncached read: GET list")
 
 
+_OWNED: list[str] = []
+
+
+def _owned(count: int) -> list[str]:
+    """Patients for one writing user, never another user's (in any locust process): writers of different
+    patients never wait for each other, so this measures write throughput, not contention. They come from
+    the end of the population, away from the hot set the cached-read runs use."""
+    with _LOCK:
+        if not _OWNED:
+            processes = int(os.environ.get("PML_BENCH_LOAD_PROCESSES") or 1)
+            index = _WORKER_INDEX[0]
+            _OWNED.extend(reversed(PATIENTS[len(PATIENTS) // 2 :][index % processes :: processes]))
+        taken = _OWNED[-count:]
+        del _OWNED[-count:]
+    return taken
+
+
 class ListWrite(ListWriter):
     """Dose changes only, on patients this user owns (no GET in between: the ETag of each write is kept)."""
 
     def on_start(self) -> None:
         super().on_start()
-        self.mine = random.sample(PATIENTS, min(50, len(PATIENTS)))
+        self.mine = _owned(3)
         self.known: dict[str, dict[str, Any]] = {}
 
     @task

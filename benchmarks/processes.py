@@ -219,6 +219,7 @@ def server_command(server: str, workers: int, port: int) -> list[str]:
             "--loop",
             "uvloop",
             "--no-ws",
+            "--no-access-log",
             "--log-level",
             "warning",
             "api.app:create_app",

@@ -129,6 +129,13 @@ def _cpu(shares: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
+def _cache(counts: dict[str, float]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "–"
+    return ", ".join(f"{outcome} {_pct(n / total)}" for outcome, n in sorted(counts.items()))
+
+
 def _scenario_rows(results: Results) -> list[Sequence[str]]:
     rows = []
     for result in [results.hello[0], *results.scenarios, *results.hello[1:]]:
@@ -151,6 +158,7 @@ def _scenario_rows(results: Results) -> list[Sequence[str]]:
                 _ms(half.p50) if half else "–",
                 _ms(half.p99) if half else "–",
                 str(result.at_half.errors_total) if result.at_half else "–",
+                _cache(result.cache_at_max),
                 _cpu(result.at_max.cpu),
             )
         )
@@ -169,6 +177,7 @@ def _scenarios_section(results: Results) -> str:
         "p50",
         "p99",
         "errors",
+        "list reads at max (server's cache counters)",
         "CPU share at max (of 100% = all cores)",
     )
     note = (

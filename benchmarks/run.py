@@ -24,11 +24,13 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,13 +57,21 @@ class Scenario:
     requests: tuple[str, ...] = ()  # the request names whose rate is the scenario's throughput (all if empty)
     task_starts: tuple[str, ...] = ()  # request names that begin one user task (for pacing at half rate)
     flush_cache: bool = False
+    warm_hot_set: bool = False
 
 
 HELLO = Scenario(
     "hello-world", ("HelloWorld",), "hello", ("hello-world: /health/live",), ("hello-world: /health/live",)
 )
 SCENARIOS = (
-    Scenario("cached read", ("CachedRead",), "read", ("cached read: GET list",), ("cached read: GET list",)),
+    Scenario(
+        "cached read",
+        ("CachedRead",),
+        "read",
+        ("cached read: GET list",),
+        ("cached read: GET list",),
+        warm_hot_set=True,
+    ),
     Scenario(
         "uncached read",
         ("UncachedRead",),
@@ -118,6 +128,8 @@ class ScenarioResult:
     at_max: loadgen.LoadRun
     at_half: loadgen.LoadRun | None = None
     offered_half: float | None = None
+    # List reads by cache outcome (hit, miss, not_modified) during the run at max, from the server's /metrics.
+    cache_at_max: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,20 +168,20 @@ def _catalogue_file(kind: str, work: Path) -> Path:
 
 def prepare_database(config: Config, database: BenchDatabase, work: Path, env: dict[str, str]) -> BulkOutcome:
     """Migrations, the catalogue release, and the seeded population (bulk COPY)."""
-    _log("migrating, loading the catalogue")
+    log("migrating, loading the catalogue")
     _pml(["db", "upgrade"], env)
     _pml(["catalogue", "load", str(_catalogue_file(config.catalogue, work)), "--activate"], env)
     settings = Settings(
         environment=Environment.DEVELOPMENT, database_url=database.url, data_dir=work / "data"
     )
     total = config.patients + config.pgbench_patients
-    _log(f"seeding {total:,} patients with COPY")
+    log(f"seeding {total:,} patients with COPY")
     outcome = bulk_seed(settings, database.url, count=total, seed=config.seed)
-    _log(f"seeded in {outcome.seconds:.0f} s: {outcome.entries:,} entries, {outcome.changes:,} changes")
+    log(f"seeded in {outcome.seconds:.0f} s: {outcome.entries:,} entries, {outcome.changes:,} changes")
     return outcome
 
 
-def _server_env(config: Config, database: BenchDatabase, work: Path, redis_url: str) -> dict[str, str]:
+def server_env(config: Config, database: BenchDatabase, work: Path, redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PML_")}
     return env | {
         "PML_ENVIRONMENT": "development",
@@ -231,6 +243,42 @@ def _tasks_per_second(run: loadgen.LoadRun, scenario: Scenario) -> float:
     return sum(run.by_name[n].rps for n in scenario.task_starts if n in run.by_name)
 
 
+_CACHE_COUNTER = re.compile(r'^pml_list_cache_reads_total\{outcome="(\w+)"\}\s+([\d.e+]+)$', re.MULTILINE)
+
+
+def cache_counts(base_url: str) -> dict[str, float]:
+    """The server's list-read counters by cache outcome (summed over its workers), or {} without /metrics."""
+    try:
+        response = httpx.get(f"{base_url}/metrics", timeout=5)
+    except httpx.HTTPError:
+        return {}
+    if response.status_code != 200:
+        return {}
+    return {outcome: float(value) for outcome, value in _CACHE_COUNTER.findall(response.text)}
+
+
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {key: after[key] - before.get(key, 0.0) for key in after if after[key] - before.get(key, 0.0) > 0}
+
+
+HOT_SET = 1000
+
+
+def warm_cache(options: loadgen.LocustOptions) -> None:
+    """Read the cached-read hot set once, so the run measures hits rather than the cache filling up."""
+    patients = Path(options.env["PML_BENCH_PATIENTS_FILE"]).read_text().split()[:HOT_SET]
+    headers = {"Authorization": f"Bearer {_service_token(Path(options.env['PML_DATA_DIR']))}",
+               "X-PML-Purpose": "TREAT"}  # fmt: skip
+    log(f"warming the cache with the {len(patients):,} hot-set lists")
+    with httpx.Client(base_url=options.host, headers=headers, timeout=30) as client:
+
+        def read(patient_id: str) -> None:
+            client.get(f"/v1/patients/{patient_id}/medication-list").raise_for_status()
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(read, patients))
+
+
 def run_scenario(
     scenario: Scenario, options: loadgen.LocustOptions, redis_url: str, half: bool = True
 ) -> ScenarioResult:
@@ -238,15 +286,18 @@ def run_scenario(
     nonce = str(time.time_ns())
     if scenario.flush_cache:
         processes.redis_flush(redis_url)
-    _log(f"{scenario.name}: as fast as it answers")
+    if scenario.warm_hot_set:
+        warm_cache(options)
+    log(f"{scenario.name}: as fast as it answers")
+    before = cache_counts(options.host)
     at_max = loadgen.run_locust(scenario.name, scenario.classes, options, extra_env={"PML_BENCH_RUN": nonce})
-    result = ScenarioResult(scenario, at_max)
+    result = ScenarioResult(scenario, at_max, cache_at_max=_delta(cache_counts(options.host), before))
     tasks = _tasks_per_second(at_max, scenario)
     if half and tasks > 0:
         if scenario.flush_cache:
             processes.redis_flush(redis_url)
         result.offered_half = tasks / 2
-        _log(f"{scenario.name}: at half that ({tasks / 2:,.0f} tasks/s)")
+        log(f"{scenario.name}: at half that ({tasks / 2:,.0f} tasks/s)")
         result.at_half = loadgen.run_locust(
             f"{scenario.name} (half)",
             scenario.classes,
@@ -257,10 +308,11 @@ def run_scenario(
     return result
 
 
-def _service_token(work: Path) -> str:
+def _service_token(data_dir: Path) -> str:
+    """One token for clients that are not simulated users (the cache warm-up, wrk)."""
     from pml.auth.tokens import DevelopmentClaims, load_development_key, mint_token
 
-    settings = Settings(data_dir=work / "data")
+    settings = Settings(data_dir=data_dir)
     claims = DevelopmentClaims(
         subject="bench-wrk", role="nurse", source="home_care", organisation="974703300"
     )
@@ -270,7 +322,7 @@ def _service_token(work: Path) -> str:
 def run_wrk(
     base_url: str, hot: Sequence[str], work: Path, groups: dict[str, list[int]]
 ) -> list[loadgen.WrkResult]:
-    _log("wrk ceiling runs")
+    log("wrk ceiling runs")
     hello = loadgen.run_wrk(
         "hello-world", f"{base_url}/health/live", connections=32, seconds=10, cpu_groups=groups
     )
@@ -281,7 +333,7 @@ def run_wrk(
         seconds=10,
         cpu_groups=groups,
         patients=hot,
-        token=_service_token(work),
+        token=_service_token(work / "data"),
     )
     return [hello, cached]
 
@@ -289,7 +341,7 @@ def run_wrk(
 def run_pgbench_pair(
     config: Config, url: str, prepared: baselines.PgbenchScripts, groups: dict[str, list[int]], when: str
 ) -> list[baselines.PgbenchResult]:
-    _log(f"pgbench ({when})")
+    log(f"pgbench ({when})")
     seconds = int(config.duration)
     read = baselines.run_pgbench(
         f"read ({when})",
@@ -353,13 +405,13 @@ def measure(config: Config, stack: ExitStack, work: Path) -> Results:
         line for line in prepared.write.text.splitlines() if line and line[0].isupper()
     ]
     results.pgbench += run_pgbench_pair(config, database.url, prepared, groups, "before")
-    _log("redis-benchmark")
+    log("redis-benchmark")
     results.redis = baselines.run_redis_benchmark(
         redis_url, results.population["list_bytes_median"], clients=32, requests=200_000, cpu_groups=groups
     )
 
     server, base_url = processes.start_pml(
-        config.server, config.workers, _server_env(config, database, work, redis_url), work
+        config.server, config.workers, server_env(config, database, work, redis_url), work
     )
     stack.callback(server.stop)
     groups = {"PML server": [server.pid], **groups}
@@ -371,7 +423,7 @@ def measure(config: Config, stack: ExitStack, work: Path) -> Results:
         warmup=config.warmup,
         processes=config.load_processes,
         cpu_groups=groups,
-        env=env | {"PML_BENCH_PATIENTS_FILE": str(patients_file)},
+        env=env | {"PML_BENCH_PATIENTS_FILE": str(patients_file), "PML_BENCH_HOT_PATIENTS": str(HOT_SET)},
     )
     results.hello.append(run_scenario(HELLO, options, redis_url))
     for scenario in SCENARIOS:
@@ -404,7 +456,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _log(message: str) -> None:
+def log(message: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
@@ -457,12 +509,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if config.keep
             else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pml-bench-")))
         )
-        _log(f"work directory {work}")
+        log(f"work directory {work}")
         results = measure(config, stack, work)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     config.out.write_text(report.render(results, command=_command_line(argv)))
     config.out.with_suffix(".json").write_text(json.dumps(report.as_json(results), indent=1, default=str))
-    _log(f"report: {config.out}")
+    log(f"report: {config.out}")
     return 0
 
 
