@@ -74,7 +74,22 @@ def dose_view(medicine: Medicine) -> DoseView:
 
 
 def source_view(medicine: Medicine) -> SourceEntryView:
-    assert medicine.raw is not None and medicine.source_index is not None
+    if "source" not in medicine.views:
+        medicine.views["source"] = _source_view(medicine)
+    view: SourceEntryView = medicine.views["source"]
+    return view
+
+
+def entry_view(medicine: Medicine) -> ListEntryView:
+    if "entry" not in medicine.views:
+        medicine.views["entry"] = _entry_view(medicine)
+    view: ListEntryView = medicine.views["entry"]
+    return view
+
+
+def _source_view(medicine: Medicine) -> SourceEntryView:
+    assert medicine.raw is not None
+    assert medicine.source_index is not None
     return SourceEntryView.model_construct(
         index=medicine.source_index,
         name=medicine.name,
@@ -85,7 +100,7 @@ def source_view(medicine: Medicine) -> SourceEntryView:
     )
 
 
-def entry_view(medicine: Medicine) -> ListEntryView:
+def _entry_view(medicine: Medicine) -> ListEntryView:
     assert medicine.entry is not None
     entry = medicine.entry
     return ListEntryView.model_construct(

@@ -82,8 +82,18 @@ class NewDecision:
     list_version_after: int
 
 
+def _document(raw_body: bytes) -> dict[str, Any] | None:
+    """The stored body as JSON, or None when a strict parser cannot read it back (e.g. a lone surrogate escape
+    the request's parser let through): the bytes stay stored either way."""
+    try:
+        document = orjson.loads(raw_body)
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
 def _snapshot_record(row: SourceSnapshotRow, *, with_document: bool) -> SnapshotRecord:
-    document: dict[str, Any] | None = orjson.loads(row.raw_body) if with_document else None
+    document = _document(row.raw_body) if with_document else None
     return SnapshotRecord(
         id=row.snapshot_id,
         patient_id=row.patient_id,

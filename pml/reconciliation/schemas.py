@@ -15,7 +15,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, field_serializer, model_validator
 
 from pml.medication_list.schemas import (
     Actor,
@@ -186,6 +186,13 @@ class ChangeEntryAction(StrictModel):
     kind: Literal["change_entry"] = "change_entry"
     entry_id: uuid.UUID
     change: EntryChange
+
+    @field_serializer("change")
+    def _only_the_fields_it_changes(self, change: EntryChange, info: SerializationInfo) -> dict[str, Any]:
+        """An EntryChange means what it sets: an omitted field keeps its value, an explicit null clears it.
+        Serialised in full, every omitted field would come back as an explicit null and clear the entry; so
+        only the fields it sets are written (stored, answered and fingerprinted alike)."""
+        return change.model_dump(mode=info.mode, exclude_unset=True)
 
 
 class StopEntryAction(StrictModel):

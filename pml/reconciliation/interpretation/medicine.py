@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from interactions.search import ParsedQuery, normalise
 from pml.medication_list.schemas import Entry, EntryStatus
@@ -23,6 +24,12 @@ _STOPPED_WORDS = ("sepon", "stopp", "avslutt", "discontinu", "stopped", "complet
                   "utgått", "slutt")  # fmt: skip
 _PAUSED_WORDS = ("pause", "midlertidig", "on-hold", "on hold", "holdes", "suspend")
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%d/%m/%Y", "%Y%m%d")
+
+
+def clear_name_caches() -> None:
+    _normalised_name.cache_clear()
+    _name_words.cache_clear()
+    status_of.cache_clear()
 
 
 @lru_cache(maxsize=8192)
@@ -48,6 +55,8 @@ class Medicine:
     entry: Entry | None = None
     raw: SnapshotEntry | None = None
     dispensed_on: dt.date | None = None
+    # Evidence views of this medicine, built once however many findings show it (see evidence.py).
+    views: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def strengths(self) -> frozenset[Strength]:

@@ -15,6 +15,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -124,7 +125,9 @@ class Resolver:
         return cached
 
     def clear_cache(self) -> None:
+        """Forget every resolution (and the parsed names behind them): the next look-ups start cold."""
         self._cache.clear()
+        _parsed.cache_clear()
 
     def _resolve(self, ref: MedicineRef) -> Resolution:
         by_id = self._by_identifier(ref)
@@ -203,7 +206,7 @@ class Resolver:
         candidates = self._name_candidates(text)
         if not candidates:
             return UNRESOLVED
-        query = ParsedQuery.parse(text).name
+        query = _parsed(text).name
         best, fully_named = self._best_candidate(candidates, query)
         rival = max(
             max(
@@ -238,7 +241,7 @@ class Resolver:
 
     def _by_substance_name(self, text: str) -> Resolution | None:
         """The name words are exactly a substance's name (Norwegian or English, any salt form)."""
-        name = ParsedQuery.parse(text).name
+        name = _parsed(text).name
         canonical = self.facts.substance_of_name.get(name)
         if canonical is None:
             return None
@@ -259,7 +262,7 @@ class Resolver:
         """The name words are exactly a brand (Varenavn) whose products all contain the same substances: no
         fuzzy search, no rivals ("Pinex" is Pinex, however close "Pinex Forte" is). The product is known when
         the written strength picks one."""
-        products = self.facts.products_of_brand.get(ParsedQuery.parse(text).name, [])
+        products = self.facts.products_of_brand.get(_parsed(text).name, [])
         if len({facts.substances for facts in products}) != 1:
             return None
         substances = products[0].substances
@@ -358,7 +361,7 @@ class Resolver:
             written = parse_strengths(text)
             if written:
                 return frozenset(written)
-        numbers = ParsedQuery.parse(ref.strength or ref.name or "").numbers
+        numbers = _parsed(ref.strength or ref.name or "").numbers
         if len(numbers) != 1:
             return frozenset()
         found = {
@@ -380,6 +383,12 @@ class Resolver:
         )
         units = {facts.dose_unit for facts in products}
         return units.pop() if len(units) == 1 else None
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _parsed(text: str) -> ParsedQuery:
+    """A name split as the search splits it; names repeat, so the parse is cached."""
+    return ParsedQuery.parse(text)
 
 
 def _respelt(text: str, rules: tuple[tuple[re.Pattern[str], str], ...]) -> str:

@@ -366,6 +366,26 @@ async def test_accepting_changes_the_list_with_provenance_and_rejecting_changes_
     assert (states[new], states[missing]) == (FindingState.ACCEPTED, FindingState.REJECTED)
 
 
+async def test_accepting_a_dose_change_changes_only_what_the_source_changed(
+    database: Database, server_settings: Settings, resolver: Resolver
+) -> None:
+    patient = new_patient_id()
+    await build_list(database, patient, SELO_ZOK.model_copy(update={"indication": "hypertensjon"}))
+    raw = snapshot_body(
+        "hospital", "discharge", [{"name": "Metoprolol depottablett 100 mg", "dose_text": "1 x 2"}]
+    )
+    proposal = await _submit(database, server_settings, patient, raw, resolver)
+    changed = _finding(proposal, FindingClass.DOSE_CHANGED)
+    outcome = await _decide(
+        database, resolver, patient, proposal.id, 1, {"finding_id": str(changed), "decision": "accept"}
+    )
+    assert isinstance(outcome, DecisionOutcome)
+    entry = outcome.medication_list.entries[0]
+    assert (entry.strength, entry.dose_text, entry.dosage) == ("100 mg", "1 x 2", None)
+    assert (entry.display_name, entry.indication) == ("Selo-Zok depottab 50 mg", "hypertensjon")  # kept
+    assert outcome.proposal.status is ProposalStatus.CLOSED
+
+
 async def test_an_edit_applies_the_clinicians_version_instead(
     database: Database, server_settings: Settings, resolver: Resolver
 ) -> None:
