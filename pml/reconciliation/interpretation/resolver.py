@@ -22,7 +22,7 @@ from rapidfuzz import fuzz, process
 from interactions.model import Catalogue
 from interactions.search import CatalogueSearch, ParsedQuery, normalise
 from pml.reconciliation.interpretation.catalogue_facts import CatalogueFacts, ProductFacts, is_level5_atc
-from pml.reconciliation.interpretation.strength import Strength, parse_strengths
+from pml.reconciliation.interpretation.strength import Strength, parse_strengths, without_strengths
 
 # A name resolves at this score or above (0-100: rapidfuzz WRatio less the search's strength and form
 # penalties)...
@@ -240,12 +240,11 @@ class Resolver:
         )
 
     def _by_substance_name(self, text: str) -> Resolution | None:
-        """The name words are exactly a substance's name (Norwegian or English, any salt form)."""
-        name = _parsed(text).name
-        canonical = self.facts.substance_of_name.get(name)
-        if canonical is None:
+        """The name words are exactly substance names (Norwegian or English, any salt form): one substance,
+        or several that some product combines ("Kalsiumkarbonat/kolekalsiferol", "paracetamol kodein")."""
+        substances = self._substances_named(_name_words(text))
+        if substances is None:
             return None
-        substances = frozenset({canonical})
         resolution = self._from_substances(MedicineRef(name=text), substances, ResolutionMethod.NAME, None)
         atc = _common_atc(self.facts, self._products_of(substances))
         return Resolution(
@@ -258,11 +257,21 @@ class Resolver:
             score=100.0,
         )
 
+    def _substances_named(self, words: str) -> frozenset[str] | None:
+        names = self.facts.substance_of_name
+        if words in names:
+            return frozenset({names[words]})
+        parts = words.split()
+        if len(parts) < 2 or not all(part in names for part in parts):
+            return None
+        substances = frozenset(names[part] for part in parts)
+        return substances if substances in self.facts.products_of_substances else None
+
     def _by_brand_name(self, text: str, strength: str | None) -> Resolution | None:
         """The name words are exactly a brand (Varenavn) whose products all contain the same substances: no
         fuzzy search, no rivals ("Pinex" is Pinex, however close "Pinex Forte" is). The product is known when
         the written strength picks one."""
-        products = self.facts.products_of_brand.get(_parsed(text).name, [])
+        products = self.facts.products_of_brand.get(_name_words(text), [])
         if len({facts.substances for facts in products}) != 1:
             return None
         substances = products[0].substances
@@ -389,6 +398,11 @@ class Resolver:
 def _parsed(text: str) -> ParsedQuery:
     """A name split as the search splits it; names repeat, so the parse is cached."""
     return ParsedQuery.parse(text)
+
+
+def _name_words(text: str) -> str:
+    """The words of a name: strengths, numbers, units and form words left out."""
+    return _parsed(without_strengths(text)).name
 
 
 def _respelt(text: str, rules: tuple[tuple[re.Pattern[str], str], ...]) -> str:

@@ -82,6 +82,12 @@ def parse_strengths(text: str | None) -> tuple[Strength, ...]:
     return tuple(found)
 
 
+def without_strengths(text: str) -> str:
+    """The text with its strengths taken out ("Durogesic depotplaster 25 mikrog/time" -> "Durogesic
+    depotplaster"), so a denominator such as "time" is not read as part of a name."""
+    return _STRENGTH.sub(" ", text)
+
+
 def written_strengths(text: str | None) -> tuple[str, ...]:
     """The strengths in `text` exactly as written there ("Glucophage 1 g" gives "1 g")."""
     return tuple(match.group(0).strip() for match in _STRENGTH.finditer(text or ""))
