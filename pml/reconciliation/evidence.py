@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,7 +47,9 @@ class SnapshotContext:
 # are constructed without validating them again (model_construct); they are validated when read back.
 
 
+@lru_cache(maxsize=8192)
 def resolution_view(resolution: Resolution) -> ResolutionView:
+    """Cached: a resolution is immutable and the resolver hands out the same one for the same name."""
     return ResolutionView.model_construct(
         method=resolution.method.value,
         substances=list(resolution.substance_names),

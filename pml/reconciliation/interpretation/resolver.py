@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 
@@ -92,7 +92,7 @@ class Resolution:
     strengths: frozenset[Strength] = frozenset()
     dose_unit: str | None = None
     score: float | None = None
-    candidates: tuple[NameCandidate, ...] = field(default=(), compare=False)
+    candidates: tuple[NameCandidate, ...] = ()
     note: str | None = None
 
     @property
