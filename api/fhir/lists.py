@@ -1,9 +1,9 @@
 """The medication list as a FHIR List (mode working) of MedicationStatement references.
 
-An empty list says why it is empty: `nilknown` once someone has written to it (the only writes that leave it
-empty are reviews, which assert that the patient uses no medicines), `notstarted` at version 0, where nobody
-has recorded anything yet — telling a prescriber "no medicines known" for a list nobody ever looked at would
-be false.
+An empty list has `emptyReason` nilknown, as issue 7 asks. At version 0 nobody has recorded anything, not even
+a review, so that list also carries a note saying so, and no reviewed extension: a reader can tell "reviewed,
+no medicines" from "never looked at". (FHIR's `notstarted` would say the latter in the code itself; see
+docs/DECISIONS.md.)
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ def _reviewed_extension(patient_id: str, reviewed: ReviewedMarker) -> dict[str, 
     }
 
 
-def _empty_reason(medication_list: MedicationList) -> dict[str, Any]:
-    code, display = ("nilknown", "Nil Known") if medication_list.version else ("notstarted", "Not Started")
-    return {"coding": [{"system": naming.LIST_EMPTY_REASON, "code": code, "display": display}]}
+EMPTY_REASON = {"coding": [{"system": naming.LIST_EMPTY_REASON, "code": "nilknown", "display": "Nil Known"}]}
+NEVER_WRITTEN = (
+    "Ingen har registrert noe på denne legemiddellisten ennå (versjon 0), heller ikke en gjennomgang."
+)
 
 
 def medication_list_resource(medication_list: MedicationList) -> FhirList:
@@ -63,5 +64,7 @@ def medication_list_resource(medication_list: MedicationList) -> FhirList:
             for entry in medication_list.entries
         ]
     else:
-        resource["emptyReason"] = _empty_reason(medication_list)
+        resource["emptyReason"] = EMPTY_REASON
+        if medication_list.version == 0:
+            resource["note"] = [{"text": NEVER_WRITTEN}]
     return FhirList.model_validate(resource)

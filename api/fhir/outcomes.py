@@ -142,12 +142,22 @@ class FhirRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
+            if not _json_requested(request):
+                return outcome_response(
+                    406, "not-acceptable", "Not acceptable", "this server speaks FHIR JSON only"
+                )
             try:
                 return await handler(request)
             except Exception as error:  # every error under /fhir is an OperationOutcome
                 return render_error(request, error)
 
         return handle
+
+
+def _json_requested(request: Request) -> bool:
+    """False when the caller asks for XML or Turtle only (`_format`, or an Accept without any JSON or */*)."""
+    wanted = request.query_params.get("_format") or request.headers.get("accept") or "json"
+    return any(kind in wanted.lower() for kind in ("json", "*/*", "application/*"))
 
 
 def fhir_json(resource: Any) -> bytes:

@@ -105,7 +105,7 @@ def test_metadata_is_a_public_capability_statement(anonymous: Fhir) -> None:
     assert "read" in resources["Provenance"]
 
 
-def test_an_untouched_list_is_empty_and_not_started_and_a_reviewed_empty_one_is_nil_known(
+def test_an_empty_list_is_nil_known_and_says_when_nobody_has_ever_recorded_anything(
     fhir: Fhir, lists: ListClient
 ) -> None:
     patient_id = new_patient_id()
@@ -117,11 +117,14 @@ def test_an_untouched_list_is_empty_and_not_started_and_a_reviewed_empty_one_is_
         "current",
         None,
     )
-    assert medication_list.emptyReason.coding[0].code == "notstarted"
+    assert medication_list.emptyReason.coding[0].code == "nilknown"
+    assert "versjon 0" in medication_list.note[0].text
+    assert medication_list.extension is None  # never reviewed
     reviewed = lists.write("POST", patient_id, "/review", {"source": "gp"}, version=0)
     assert reviewed.status_code == 200, reviewed.text
     _, medication_list = fhir.get(f"/List/{patient_id}")
     assert medication_list.emptyReason.coding[0].code == "nilknown"
+    assert medication_list.note is None
     assert medication_list.meta.versionId == "1"
     reviewed_by = {e.url: e for e in medication_list.extension[0].extension}["by"].valueReference
     assert (reviewed_by.identifier.system, reviewed_by.identifier.value) == (HPR, "9144889")
@@ -389,6 +392,14 @@ def test_errors_are_operation_outcomes(fhir: Fhir, path: str, status: int, code:
     response, outcome = fhir.get(path)
     assert response.status_code == status, response.text
     assert _outcome_code(outcome) == code
+
+
+def test_only_json_is_served(fhir: Fhir) -> None:
+    response, outcome = fhir.get(f"/List/{new_patient_id()}", params={"_format": "xml"})
+    assert response.status_code == 406
+    assert outcome.issue[0].code == "not-supported"
+    response, _ = fhir.get(f"/List/{new_patient_id()}", headers={"Accept": "application/json"})
+    assert response.status_code == 200
 
 
 def test_an_unsupported_method_on_a_known_path_is_405(fhir: Fhir) -> None:
