@@ -10,20 +10,22 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pml.catalogue.errors import CatalogueLoadFailed
-from pml.catalogue.loader import LoadOutcome, load_release
-from pml.catalogue.repository import ReleaseRepository
-from pml.catalogue.schemas import ReleaseInfo
-from pml.catalogue.service import ActivationOutcome, CatalogueService
 from pml.errors import DomainError
 from pml.settings import Settings, get_settings
+
+# The loader, the service and what they import (SQLAlchemy, psycopg, the engine) load only when a catalogue
+# command runs: every `pml` command imports this module to register the sub-command.
+if TYPE_CHECKING:
+    from pml.catalogue.loader import LoadOutcome
+    from pml.catalogue.schemas import ReleaseInfo
+    from pml.catalogue.service import ActivationOutcome, CatalogueService
 
 catalogue_app = typer.Typer(help="Drug catalogue (FEST) releases.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)  # log lines stay whole when not on a terminal
@@ -48,6 +50,8 @@ def _database_url(settings: Settings) -> str:
 
 def _with_service(settings: Settings, url: str, action: Callable[[CatalogueService], Awaitable[T]]) -> T:
     """Run one service call in one committed transaction."""
+    from pml.catalogue.repository import ReleaseRepository
+    from pml.catalogue.service import CatalogueService
     from pml.db.engine import Database
 
     async def run() -> T:
@@ -80,7 +84,10 @@ def expected_records(path: Path) -> int:
 
 
 def _load_file(url: str, path: Path) -> LoadOutcome:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from loaders.fest import FestReader
+    from pml.catalogue.loader import load_release
 
     if not console.is_terminal:
         console.print(f"loading {path} ...")
@@ -215,6 +222,7 @@ def ensure_bundled_catalogue(settings: Settings, url: str) -> None:
     if _with_service(settings, url, lambda service: service.active_release_id()) is not None:
         return
     from loaders.fest import FestReader
+    from pml.catalogue.loader import load_release
 
     with as_file(files("pml").joinpath(BUNDLED_EXTRACT)) as path:
         outcome = load_release(url, FestReader(path))
