@@ -17,6 +17,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from pml.db.engine import Database
+from pml.events.failures import Backoff, log_failure, sleep_until_stopped
 from pml.events.repository import DeliveryRepository, SubscriptionRepository
 from pml.events.streams import WEBHOOK_GROUP, ensure_group, event_from_fields, stream_keys
 
@@ -47,6 +48,7 @@ class StreamFanout:
         self._last_claim = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(self._poll)
         while not stop.is_set():
             try:
                 for key in self._keys:
@@ -55,9 +57,10 @@ class StreamFanout:
                 while not stop.is_set():
                     await self._claim_abandoned()
                     await self._read_new()
-            except Exception:
-                log.exception("webhook fan-out failed; retrying")
-                await asyncio.sleep(self._poll)
+                    backoff.succeeded()
+            except Exception as error:
+                log_failure(log, "webhook fan-out failed", error)
+                await sleep_until_stopped(stop, backoff.failed())
 
     async def _drain_own_pending(self) -> None:
         """Entries this consumer read but never acknowledged (it was killed): handle them before new ones."""

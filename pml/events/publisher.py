@@ -14,7 +14,6 @@ there as published without adding them twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -22,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pml.db.engine import Database
+from pml.events.failures import Backoff, log_failure, sleep_until_stopped
 from pml.events.repository import OutboxRepository
 from pml.events.streams import StreamPublisher
 
@@ -43,15 +43,30 @@ class OutboxPublisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish while leader; wait as a standby otherwise; start over after any failure."""
+        backoff = Backoff(self._poll)
         while not stop.is_set():
             try:
-                async with self._database.write_engine.connect() as connection:
-                    if await self._lead(connection):
-                        await self._publish_while_leading(connection, stop)
-                        continue
-            except Exception:  # database or Redis trouble: log, wait, and try again with a fresh connection
-                log.exception("outbox publisher failed; retrying")
-            await _sleep(stop, self._poll)
+                await self._term(stop)
+                backoff.succeeded()
+                wait = self._poll
+            except Exception as error:  # log, wait, and try again with a fresh connection
+                log_failure(log, "outbox publisher failed", error)
+                wait = backoff.failed()
+            await sleep_until_stopped(stop, wait)
+
+    async def _term(self, stop: asyncio.Event) -> None:
+        """One try at leading, on a connection of its own. A leader's connection is closed afterwards, never
+        returned to the pool: the lock belongs to that database session, and a pooled session still holding
+        it would keep every publisher, this one included, from leading again."""
+        async with self._database.write_engine.connect() as connection:
+            leading = False
+            try:
+                leading = await self._lead(connection)
+                if leading:
+                    await self._publish_while_leading(connection, stop)
+            finally:
+                if leading:
+                    await connection.invalidate()
 
     async def _lead(self, connection: AsyncConnection) -> bool:
         leader = await connection.scalar(select(func.pg_try_advisory_lock(LEADER_LOCK)))
@@ -65,7 +80,7 @@ class OutboxPublisher:
         while not stop.is_set():
             published = await self.publish_batch(connection, already_streamed)
             if published < self._batch_size:
-                await _sleep(stop, self._poll)
+                await sleep_until_stopped(stop, self._poll)
 
     async def publish_batch(self, connection: AsyncConnection, already_streamed: set[uuid.UUID]) -> int:
         """One batch in one transaction: read, XADD, mark published. The number of rows handled."""
@@ -80,8 +95,3 @@ class OutboxPublisher:
         already_streamed.difference_update(e.event_id for e in events)
         self.published += len(fresh)
         return len(events)
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -11,7 +11,6 @@ the audit log: it tells a system that a patient's list changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -24,6 +23,7 @@ from pml.audit.repository import AuditRepository
 from pml.audit.schemas import AuditEvent, Outcome
 from pml.db.engine import Database
 from pml.events.errors import WebhookUrlRefused
+from pml.events.failures import Backoff, log_failure, sleep_until_stopped
 from pml.events.repository import DeliveryRepository, DueDelivery
 from pml.events.signing import SIGNATURE_HEADER, signature
 from pml.events.urls import check_webhook_url
@@ -81,15 +81,18 @@ class WebhookSender:
         self._client = client or httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False)
 
     async def run(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(self._poll)
         try:
             while not stop.is_set():
                 try:
                     sent = await self.send_due()
-                except Exception:
-                    log.exception("webhook sending failed; retrying")
-                    sent = 0
-                if sent == 0:
-                    await _sleep(stop, self._poll)
+                    backoff.succeeded()
+                    wait = self._poll if sent == 0 else 0.0
+                except Exception as error:
+                    log_failure(log, "webhook sending failed", error)
+                    wait = backoff.failed()
+                if wait:
+                    await sleep_until_stopped(stop, wait)
         finally:
             await self._client.aclose()
 
@@ -166,8 +169,3 @@ def _audit_event(delivery: DueDelivery, status_code: int) -> AuditEvent:
         status_code=status_code,
         request_id=str(delivery.delivery_id),
     )
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

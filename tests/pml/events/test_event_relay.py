@@ -5,6 +5,7 @@ that reached Redis before the crash is not added twice, and consumer groups read
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,3 +203,29 @@ async def _publish_by_hand(redis_url: str, rows: list[tuple[object, ...]]) -> No
         await StreamPublisher(client, SHARDS).publish(events)
     finally:
         await client.aclose()
+
+
+def test_the_relay_rides_out_a_redis_outage(
+    server_settings: Settings, relay_database: str, work_dir: Path, redis_url: str
+) -> None:
+    directory = work_dir / f"redis-outage-{uuid.uuid4().hex[:8]}"
+    server = RedisProcess(directory).start()
+    before, during = [new_patient_id() for _ in range(3)], [new_patient_id() for _ in range(3)]
+    _record_changes(relay_database, before, 3)
+    relay = _relay(server_settings, relay_database, server.url, work_dir / "relay-outage.log").start()
+    try:
+        wait_for(lambda: _unpublished(relay_database) == 0, what="the outbox to drain", timeout=60)
+        server.stop()
+        _record_changes(relay_database, during, 3)
+        time.sleep(1)  # the relay keeps trying against the missing Redis meanwhile
+        assert _unpublished(relay_database) == 9, "rows were marked published while Redis was down"
+        server = RedisProcess(directory, port=server.port).start()  # empty: Redis kept nothing on disk
+        wait_for(
+            lambda: _unpublished(relay_database) == 0, what="the outbox to drain after the outage", timeout=60
+        )
+        _assert_each_patient_in_order(server.url, during, 3)
+    finally:
+        relay.stop()
+        server.stop()
+    assert relay.process is not None
+    assert relay.process.returncode == 0  # it stopped cleanly on SIGTERM: it never gave up
