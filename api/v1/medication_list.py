@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -35,6 +35,9 @@ from pml.medication_list.schemas import (
     StopEntry,
 )
 from pml.medication_list.service import MedicationListService, WriteResult
+
+# List versions are PostgreSQL integers; a larger number is refused as invalid rather than overflowing in SQL.
+MAX_VERSION = 2**31 - 1
 
 router = APIRouter(prefix="/patients/{patient_id}/medication-list", tags=["medication list"])
 
@@ -104,7 +107,8 @@ def _list_bytes(body: bytes, version: int) -> Response:
 
 @router.get("/versions/{version}", response_model=MedicationList)
 async def read_list_at_version(
-    version: int, access: ReadListAccess, database: DatabaseDep, settings: SettingsDep
+    version: Annotated[int, Path(ge=0, le=MAX_VERSION)], access: ReadListAccess, database: DatabaseDep,
+    settings: SettingsDep,
 ) -> Response:
     """The list exactly as it was at `version`, rebuilt from the change history."""
     patient_id = access.patient_id
@@ -128,7 +132,7 @@ async def read_list_as_of(
 @router.get("/history", response_model=ChangePage)
 async def read_history(
     request: Request, access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
-    before_version: Annotated[int | None, Query(ge=1)] = None,
+    before_version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> Response:
     """Change records, newest first. Page with `before_version=next_before_version`."""
@@ -144,7 +148,7 @@ async def read_history(
 
 @router.get("/changes", response_model=ChangesSince)
 async def read_changes_since(
-    since: Annotated[int, Query(ge=0, description="the last version the client holds")],
+    since: Annotated[int, Query(ge=0, le=MAX_VERSION, description="the last version the client holds")],
     request: Request, access: ReadListAccess, database: DatabaseDep, settings: SettingsDep,
     limit: Annotated[int, Query(ge=1)] = 200,
 ) -> Response:

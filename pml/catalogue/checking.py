@@ -37,6 +37,7 @@ from pml.catalogue.schemas import (
     UnresolvedOut,
 )
 from pml.medication_list.schemas import Entry, EntryStatus, MedicationList
+from pml.metrics import INTERACTION_CHECKS, INTERACTION_FINDINGS
 
 # A name resolves to a product only when the best match is this good ...
 NAME_MIN_SCORE = 90.0
@@ -234,12 +235,15 @@ class _Renderer:
         )
 
 
-def _run(plan: _Plan, options: CheckOptions) -> CheckResultOut:
+def _run(plan: _Plan, options: CheckOptions, kind: str) -> CheckResultOut:
     result = plan.compiled.index.check(
         plan.items.values(),
         include_relevans_3=options.include_relevans_3,
         visningsregel=options.visningsregel,
     )
+    INTERACTION_CHECKS.labels(kind).inc()
+    for finding in result.findings:
+        INTERACTION_FINDINGS.labels(str(finding.relevans)).inc()
     return _Renderer(plan, result).result()
 
 
@@ -248,7 +252,7 @@ def check_items(compiled: CompiledRelease, items: list[CheckItemIn], options: Ch
     plan = _Plan(compiled)
     for requested in items:
         plan.add_request_item(requested, proposed=False)
-    return _run(plan, options)
+    return _run(plan, options, "adhoc")
 
 
 def check_patient(
@@ -261,7 +265,7 @@ def check_patient(
             plan.add_entry(entry)
     for requested in request.proposed:
         plan.add_request_item(requested, proposed=True)
-    result = _run(plan, request)
+    result = _run(plan, request, "patient")
     return PatientCheckResultOut(
         **result.model_dump(), patient_id=medication_list.patient_id, list_version=medication_list.version
     )

@@ -168,3 +168,22 @@ def test_no_token_or_a_forged_token_is_401_without_patient_data(
 def test_an_unknown_path_and_method_are_problems(lists: ListClient) -> None:
     assert_problem(lists.http.get(f"/v1/nothing-here/{uuid.uuid4()}"), 404, "not-found")
     assert_problem(lists.http.delete(lists.path(new_patient_id())), 405, "method-not-allowed")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "params"),
+    [
+        ("/history", {"before_version": str(2**63)}),
+        ("/history", {"before_version": str(2**31)}),
+        ("/changes", {"since": str(2**40)}),
+        ("/versions/99999999999999999999", {}),
+        ("/history", {"limit": str(2**40)}),
+    ],
+)
+def test_numbers_beyond_what_a_version_can_be_are_4xx(
+    lists: ListClient, patient_with_one_entry: tuple[str, str], suffix: str, params: dict[str, str]
+) -> None:
+    patient_id, _ = patient_with_one_entry
+    response = lists.http.get(lists.path(patient_id, suffix), params=params)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"] == PROBLEM
