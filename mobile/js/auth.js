@@ -1,7 +1,7 @@
 // The session: who is signed in, with which token, until when, and when this device must forget the patients.
 
 import { authorizationRequest, discover, exchangeCode } from "./pkce.js";
-import { store } from "./store.js";
+import { store, wipeDevice } from "./store.js";
 
 const PKCE_KEY = "pml.pkce";
 
@@ -12,15 +12,15 @@ export function tokenClaims(token) {
   return JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))));
 }
 
-function newSession(token, config, previous) {
+function newSession(token, config) {
   const claims = tokenClaims(token);
   const now = Date.now();
   if (claims.exp && claims.exp * 1000 <= now) throw new Error("tokenet er utløpt");
   return {
     token: token.trim(),
     expires_at: claims.exp ? claims.exp * 1000 : now + 3600_000,
-    // Re-signing in after the token expired keeps the shift's wipe time; a new shift gets a new one.
-    wipe_at: previous?.wipe_at ?? now + config.retention_hours * 3600_000,
+    wipe_at: now + config.retention_hours * 3600_000,
+    subject: claims.sub,
     name: claims.name || claims.sub,
     role: claims.pml_role,
   };
@@ -30,8 +30,13 @@ export async function currentSession() {
   return (await store.get("session", "current")) ?? null;
 }
 
+// The same nurse signing in again after her token expired keeps the shift (its patients, its outbox and its
+// wipe time). Someone else gets a clean device: another nurse's patients and unsent records are not theirs.
 export async function signInWithToken(token, config) {
-  const session = newSession(token, config, await currentSession());
+  const session = newSession(token, config);
+  const previous = await currentSession();
+  if (previous && previous.subject === session.subject) session.wipe_at = previous.wipe_at;
+  else if (previous) await wipeDevice();
   await store.put("session", session, "current");
   return session;
 }

@@ -14,12 +14,17 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.sync_api import expect
 
+from pml.auth.tokens import DevelopmentClaims
+from pml.settings import Settings
 from tests.browser.conftest import screenshot
-from tests.support.client import ListClient
+from tests.support.client import ListClient, make_token
 from tests.support.factories import entry_body, new_patient_id
 from tests.support.servers import ServerProcess
 
 OSLO = ZoneInfo("Europe/Oslo")
+OTHER_NURSE = DevelopmentClaims(
+    subject="browser-nurse-2", role="nurse", name="Ola Sykepleier", source="home_care"
+)
 RFC_7636_VERIFIER = (
     "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # the worked example of RFC 7636, appendix B
 )
@@ -246,6 +251,38 @@ def test_sign_out_with_unsent_records_asks_first(
     assert page.evaluate(FOUND_EVERYWHERE, patient_id) == []
     context.set_offline(False)
     assert server_records(live_server.base_url, nurse_token, patient_id) == []
+
+
+EXPIRE_SESSION = """async () => {
+  const db = await new Promise((resolve) => {
+    const request = indexedDB.open("pml-mobile");
+    request.onsuccess = () => resolve(request.result);
+  });
+  const store = db.transaction("session", "readwrite").objectStore("session");
+  await new Promise((resolve) => {
+    store.get("current").onsuccess = (event) => {
+      store.put({ ...event.target.result, expires_at: Date.now() - 1000 }, "current").onsuccess = resolve;
+    };
+  });
+  db.close();
+}"""
+
+
+def test_after_expiry_the_same_nurse_keeps_her_shift_and_another_gets_a_clean_device(
+    page: Any, lists: ListClient, nurse_token: str, server_settings: Settings
+) -> None:
+    patient_id, _ = make_patient(lists)
+    sign_in(page, nurse_token)
+    open_patient(page, patient_id)
+    page.get_by_role("button", name="‹ Pasientsøk").click()
+    for token, kept in ((nurse_token, 1), (make_token(server_settings, OTHER_NURSE), 0)):
+        page.evaluate(EXPIRE_SESSION)
+        page.reload()
+        expect(page.locator("#signin-notice")).to_contain_text("Økten er utløpt")
+        page.get_by_label("Utviklingstoken").fill(token)
+        page.get_by_role("button", name="Logg inn").click()
+        expect(page.locator("#recent-patients li")).to_have_count(kept)
+    assert page.evaluate(FOUND_EVERYWHERE, patient_id) == ["indexedDB pml-mobile/session: 1 rows"]
 
 
 def test_a_refused_record_is_shown_not_dropped(
