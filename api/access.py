@@ -66,7 +66,10 @@ def _emergency_reason(stated: str | None) -> str | None:
     """The stated reason; HTTP headers are ASCII, so Norwegian text comes percent-encoded (UTF-8)."""
     if stated is None:
         return None
-    reason = unquote(stated, errors="strict").strip()
+    try:
+        reason = unquote(stated, errors="strict").strip()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{EMERGENCY_HEADER} must be percent-encoded UTF-8") from None
     if len(reason) < MIN_EMERGENCY_REASON:
         raise InvalidInput(f"emergency access needs a reason of at least {MIN_EMERGENCY_REASON} characters")
     return reason[:500]

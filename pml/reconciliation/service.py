@@ -25,6 +25,7 @@ from pml.medication_list.schemas import (
     Source,
 )
 from pml.medication_list.service import MedicationListService
+from pml.metrics import RECONCILIATION_FINDINGS
 from pml.reconciliation.errors import (
     CatalogueNotActive,
     FindingNotOpen,
@@ -193,6 +194,8 @@ class ReconciliationService:
         context = _context(stored.record, submission)
         current = await self._lists.current(patient_id)
         drafts = reconcile(context, submission.entries, current.entries, resolver)
+        for draft in drafts:
+            RECONCILIATION_FINDINGS.labels(draft.finding_class.value).inc()
         proposal_id = uuid.uuid4()
         await self._repo.save_proposal(
             patient_id,

@@ -300,3 +300,10 @@ def test_the_auditor_queries_by_patient_and_the_patient_reads_only_their_own_log
     assert lists.http.get("/v1/audit/records", params={"patient_id": patient_id}).status_code == 403
     other_patient = caller("patient", national_id=new_patient_id()).client
     assert other_patient.http.get(f"/v1/patients/{patient_id}/access-log").status_code == 403
+
+
+def test_an_emergency_reason_that_is_not_utf8_is_422(caller: Callable[..., Caller]) -> None:
+    prescriber = caller("prescriber", hpr_number=HPR, organisation=ORG, source="gp").client
+    response = prescriber.read(new_patient_id(), **{"X-PML-Emergency-Access": "%ff%fe" * 10})
+    assert response.status_code == 422
+    assert "percent-encoded" in response.json()["detail"]
