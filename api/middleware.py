@@ -136,8 +136,13 @@ def _replay(body: bytes, original: Receive) -> Receive:
     return receive
 
 
+# Responses under these paths hold patient data: no browser, proxy or shared cache may keep them.
+PATIENT_DATA_PREFIXES = ("/v1/patients/", "/v1/audit/", "/fhir/")
+
+
 class RequestIdMiddleware:
-    """Carries the caller's X-Request-ID (or a new one) into logs and back in the response."""
+    """Carries the caller's X-Request-ID (or a new one) into logs and back in the response, and marks
+    patient data as not to be stored by any HTTP cache."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -150,10 +155,13 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         request_id_var.set(request_id)
 
+        extra = [(b"x-request-id", request_id.encode())]
+        if scope["path"].startswith(PATIENT_DATA_PREFIXES):
+            extra.append((b"cache-control", b"no-store"))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -115,6 +115,9 @@ def token(
     organisation: Annotated[str | None, typer.Option(help="organisation number")] = "974703300",
     source: Annotated[str | None, typer.Option(help="gp, hospital, home_care, pharmacy or patient")] = "gp",
     national_id: Annotated[str | None, typer.Option(help="the patient's own id (role patient)")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="a scope, repeatable; system clients need e.g. list:read")
+    ] = None,
     hours: Annotated[float, typer.Option(min=0.01, max=24)] = 8,
 ) -> None:
     """Print a development token signed with the local development key (refused in production)."""
@@ -125,7 +128,7 @@ def token(
     settings = get_settings()
     claims = DevelopmentClaims(
         subject=subject, role=role, name=name, hpr_number=hpr, national_id=national_id,
-        organisation=organisation, source=source,
+        organisation=organisation, source=source, scopes=tuple(scope or ()),
     )
     key = load_development_key(settings)
     typer.echo(mint_token(key, claims, settings=settings, lifetime=dt.timedelta(hours=hours)))

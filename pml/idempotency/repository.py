@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pml.idempotency.errors import IdempotencyKeyReused
+from pml.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from pml.idempotency.models import IdempotencyRecordRow
 
 
@@ -57,4 +58,11 @@ class IdempotencyRepository:
                 response_body=response.body,
             )
         )
-        await self._session.flush()
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            # Two requests under different locks (e.g. a list write and an administration) raced on one key.
+            raise IdempotencyKeyInUse(
+                "another request with this Idempotency-Key was processed at the same moment; nothing was "
+                "changed by this one. Retry it: you will get the first request's response, or a 422 if it differs"
+            ) from None

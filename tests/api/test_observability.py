@@ -55,3 +55,9 @@ def test_logs_are_json_lines_and_the_request_id_travels(lists: ListClient, work_
     assert records, "the server wrote no JSON log lines"
     assert all({"time", "level", "logger", "message", "request_id"} <= record.keys() for record in records)
     assert any(record["message"] == "PML API started" for record in records)
+
+
+def test_patient_data_is_never_stored_by_http_caches(lists: ListClient) -> None:
+    patient_id = new_patient_id()
+    assert lists.read(patient_id).headers["cache-control"] == "no-store"
+    assert "no-store" not in lists.http.get("/health/live").headers.get("cache-control", "")
