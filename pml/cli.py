@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -159,7 +161,7 @@ def serve(
         _seed_demo_once(settings, url)
     ensure_bundled_catalogue(settings, url)
     console.print(f"PML API docs: http://{host}:{port}/v1/docs  (OpenAPI: /v1/openapi.json)")
-    console.print("a development token: [bold]pml token[/bold]")
+    console.print(f"a development token: [bold]{Path(sys.argv[0])} token[/bold]")
     uvicorn.run(
         "api.app:create_app", factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="httptools", access_log=False, proxy_headers=False, log_config=None,
