@@ -118,7 +118,7 @@ def _bearer_token(authorization: str | None) -> str:
 
 def _principal_from_claims(claims: dict[str, Any]) -> Principal:
     try:
-        role = Role(claims.get(CLAIM_ROLE))
+        role = Role(claims[CLAIM_ROLE])
         source = Source(claims[CLAIM_SOURCE]) if claims.get(CLAIM_SOURCE) else None
         actor = Actor(
             subject=str(claims["sub"]),

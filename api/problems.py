@@ -7,6 +7,7 @@ and answered with a generic 500 problem.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -39,7 +40,7 @@ def problem_response(
     title: str,
     detail: str,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> Response:
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail} | extensions
@@ -71,7 +72,7 @@ async def _domain_error(request: Request, error: Exception) -> Response:
 async def _request_validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     errors = _validation_errors(error.errors())
-    first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+    first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid"}
     where = ".".join(str(part) for part in first["loc"])
     return problem_response(
         422,

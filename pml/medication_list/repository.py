@@ -126,7 +126,7 @@ class MedicationListRepository:
 
     async def append_change(self, patient_id: str, change: NewChange) -> dt.datetime:
         """Append the change record and move the list header to its version, in the caller's transaction."""
-        recorded_at = await self._session.scalar(
+        recorded_at: dt.datetime | None = await self._session.scalar(
             insert(ListChangeRow)
             .values(
                 patient_id=patient_id,

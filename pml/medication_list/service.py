@@ -214,10 +214,11 @@ class MedicationListService:
         after: Entry | None,
         provenance: Provenance | None = None,
     ) -> dt.datetime:
+        subject = after or before
         change = NewChange(
             version=version,
             action=action.value,
-            entry_id=(after or before).id if (after or before) else None,
+            entry_id=subject.id if subject else None,
             actor=actor,
             source=source.value,
             reason=reason,

@@ -6,6 +6,7 @@ Create Date: 2026-11-25
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,7 +21,7 @@ NOW = sa.text("clock_timestamp()")
 EMPTY_OBJECT = sa.text("'{}'")
 
 # (table, id column, extra query columns) of every record table; each keys on (release_id, id).
-RECORD_TABLES: tuple[tuple[str, str, tuple[tuple[str, sa.types.TypeEngine, bool], ...]], ...] = (
+RECORD_TABLES: tuple[tuple[str, str, tuple[tuple[str, sa.types.TypeEngine[Any], bool], ...]], ...] = (
     ("catalogue_product", "product_id", (("atc", sa.Text(), True),)),
     (
         "catalogue_package",
@@ -112,7 +113,7 @@ def _create_activation_table() -> None:
 
 
 def _create_record_table(
-    table: str, id_column: str, extra: tuple[tuple[str, sa.types.TypeEngine, bool], ...]
+    table: str, id_column: str, extra: tuple[tuple[str, sa.types.TypeEngine[Any], bool], ...]
 ) -> None:
     op.create_table(
         table,
