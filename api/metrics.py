@@ -65,7 +65,7 @@ def _registry() -> CollectorRegistry | None:
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         return None
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client: no annotations
     return registry
 
 

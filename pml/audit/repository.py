@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pml.audit.models import AuditRecordRow
@@ -28,11 +28,12 @@ class AuditRepository:
         query = select(AuditRecordRow).where(AuditRecordRow.actor_subject == subject)
         return await self._page(query, before, limit)
 
-    async def _page(self, query: object, before: dt.datetime | None, limit: int) -> list[AuditRecord]:
-        assert hasattr(query, "where")
+    async def _page(
+        self, query: Select[AuditRecordRow], before: dt.datetime | None, limit: int
+    ) -> list[AuditRecord]:
         if before is not None:
             query = query.where(AuditRecordRow.recorded_at < before)
         rows = await self._session.scalars(
-            query.order_by(AuditRecordRow.recorded_at.desc(), AuditRecordRow.audit_id).limit(limit)  # type: ignore[attr-defined]
+            query.order_by(AuditRecordRow.recorded_at.desc(), AuditRecordRow.audit_id).limit(limit)
         )
         return [AuditRecord.model_validate(row, from_attributes=True) for row in rows]

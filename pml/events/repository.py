@@ -16,7 +16,8 @@ from pml.events.schemas import ChangeEvent, Delivery, DeliveryStatus, Subscripti
 
 DeliveryKey = tuple[str, uuid.UUID, int]  # patient, subscription, version
 
-# The Core tables, for statements that bind many rows at once or need an alias of the same table.
+# The Core tables, for statements that bind many rows at once or need an alias of the same table. SQLAlchemy
+# types `__table__` as FromClause; a declarative class with `__tablename__` always has a Table.
 _OUTBOX: Table = EventOutboxRow.__table__  # type: ignore[assignment]
 _DELIVERY: Table = WebhookDeliveryRow.__table__  # type: ignore[assignment]
 

@@ -78,6 +78,7 @@ class StreamPublisher:
                 for event in shard_events:
                     pipe.xadd(
                         stream_key(shard),
+                        # redis-py asks for a dict[FieldT, EncodableT] (invariant) where a Mapping would do.
                         stream_fields(event),  # type: ignore[arg-type]
                         maxlen=STREAM_MAX_LENGTH,
                         approximate=True,

@@ -65,4 +65,5 @@ class BlockRepository:
             .values(revoked_at=func.clock_timestamp())
         )
         publish_after_commit(self._session, BlocksChanged(patient_id))
+        # An UPDATE gives a CursorResult, which has rowcount; SQLAlchemy types AsyncSession.execute as Result.
         return bool(result.rowcount)  # type: ignore[attr-defined]
