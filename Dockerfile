@@ -8,13 +8,13 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY pml ./pml
 COPY api ./api
 COPY interactions ./interactions
 COPY loaders ./loaders
 COPY mobile ./mobile
-RUN python -m pip wheel --wheel-dir /wheels .
+RUN python -m pip wheel --wheel-dir /wheels --constraint constraints.txt .
 
 # --- runtime: slim, non-root, read-only friendly ----------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -24,8 +24,9 @@ RUN groupadd --system --gid 10001 pml \
     && useradd --system --uid 10001 --gid pml --home-dir /var/lib/pml --shell /usr/sbin/nologin pml \
     && install -d -o pml -g pml /var/lib/pml
 COPY --from=build /wheels /wheels
-RUN python -m pip install --no-index --find-links=/wheels pml && rm -rf /wheels
-USER pml:pml
+# Only the wheels built above, at the versions in constraints.txt: no index is consulted here.
+RUN python -m pip install --no-index /wheels/*.whl && rm -rf /wheels
+USER 10001:10001
 WORKDIR /var/lib/pml
 EXPOSE 8000
 # Ready means the database answers; the orchestrator restarts or drains the container otherwise.
