@@ -13,8 +13,8 @@ from typing import Any
 
 from api.access import AuditDraft
 from api.middleware import ASGIApp, Message, Receive, Scope, Send, send_problem
-from pml.audit.writer import AuditWriter
 from pml.audit.schemas import AuditEvent, Outcome
+from pml.audit.writer import AuditWriter
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class AuditMiddleware:
         writer: AuditWriter = scope["app"].state.audit_writer
         try:
             await writer.record(event)
-        except Exception:  # noqa: BLE001 - any failure means the access is not recorded
+        except Exception:  # any failure means the access is not recorded
             log.exception("audit record not written", extra={"request_id": event.request_id})
             return False
         return True

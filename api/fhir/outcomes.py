@@ -148,7 +148,7 @@ class FhirRoute(APIRoute):
                 )
             try:
                 return await handler(request)
-            except Exception as error:  # every error under /fhir is an OperationOutcome
+            except Exception as error:  # noqa: BLE001 - every error under /fhir is an OperationOutcome
                 return render_error(request, error)
 
         return handle

@@ -58,7 +58,7 @@ class StreamFanout:
                     await self._claim_abandoned()
                     await self._read_new()
                     backoff.succeeded()
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - log, back off and start over; the relay must not die
                 log_failure(log, "webhook fan-out failed", error)
                 await sleep_until_stopped(stop, backoff.failed())
 

@@ -49,7 +49,7 @@ class OutboxPublisher:
                 await self._term(stop)
                 backoff.succeeded()
                 wait = self._poll
-            except Exception as error:  # log, wait, and try again with a fresh connection
+            except Exception as error:  # noqa: BLE001 - log, wait, and try again with a fresh connection
                 log_failure(log, "outbox publisher failed", error)
                 wait = backoff.failed()
             await sleep_until_stopped(stop, wait)

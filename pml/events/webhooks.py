@@ -88,7 +88,7 @@ class WebhookSender:
                     sent = await self.send_due()
                     backoff.succeeded()
                     wait = self._poll if sent == 0 else 0.0
-                except Exception as error:
+                except Exception as error:  # noqa: BLE001 - log, back off and try again; the sender must not die
                     log_failure(log, "webhook sending failed", error)
                     wait = backoff.failed()
                 if wait:
