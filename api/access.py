@@ -1,16 +1,16 @@
 """Access to one patient's data: authentication, role, patient blocks, emergency access and purpose of use.
 
 Every route that touches patient data takes a `PatientAccess` dependency. It records an audit draft on the
-request *before* deciding, so a refused call is audited as well as an allowed one; `api.audit` writes the record
-with the outcome before the response leaves.
+request *before* deciding, so a refused call is audited as well as an allowed one; `api.audit` writes the
+record with the outcome before the response leaves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
 
@@ -75,7 +75,9 @@ def _emergency_reason(stated: str | None) -> str | None:
     return reason[:500]
 
 
-async def _blocks(patient_id: str, cached: CachedPatient, cache: PatientCache, database: Database) -> frozenset[str]:
+async def _blocks(
+    patient_id: str, cached: CachedPatient, cache: PatientCache, database: Database
+) -> frozenset[str]:
     if cached.blocks is not None:
         return cached.blocks
     async with database.read_transaction() as session:
@@ -112,7 +114,9 @@ def patient_access(permission: Permission) -> Callable[..., object]:
         emergency: Annotated[str | None, Header(alias=EMERGENCY_HEADER)] = None,
     ) -> PatientAccess:
         request.state.audit = AuditDraft(principal, patient_id, purpose, emergency)
-        access = PatientAccess(principal, patient_id, _purpose(principal, purpose), _emergency_reason(emergency))
+        access = PatientAccess(
+            principal, patient_id, _purpose(principal, purpose), _emergency_reason(emergency)
+        )
         request.state.audit = AuditDraft(principal, patient_id, access.purpose.value, access.emergency_reason)
         authorize(principal, permission, patient_id)
         # One cache round trip serves both the block check and, for list reads, the list itself.

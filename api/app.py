@@ -14,8 +14,8 @@ from starlette.responses import HTMLResponse
 import pml
 from api import health, metrics, mobile
 from api.audit import AuditMiddleware
-from api.caching import keep_cache_in_step, patient_cache_for
 from api.auth import TokenVerifier, load_key_set
+from api.caching import keep_cache_in_step, patient_cache_for
 from api.cds import routes as cds_hooks
 from api.fhir import routes as fhir
 from api.metrics import MetricsMiddleware
@@ -80,7 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.catalogue = await start_catalogue(app.state.database, settings.catalogue_refresh_seconds)
         app.state.patient_cache = patient_cache_for(settings, app.state.redis)
         keep_cache_in_step(app.state.database, app.state.patient_cache)
-        log.info("PML API started", extra={"cache": app.state.patient_cache.status, "version": pml.__version__})
+        log.info(
+            "PML API started", extra={"cache": app.state.patient_cache.status, "version": pml.__version__}
+        )
         yield
         await app.state.catalogue.stop()
         await app.state.database.dispose()

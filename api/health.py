@@ -1,4 +1,7 @@
-"""Liveness and readiness. Ready means the database answers; a load balancer stops sending traffic otherwise."""
+"""Liveness and readiness.
+
+Ready means the database answers; a load balancer stops sending traffic otherwise.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The OpenAPI document says what the service really answers: every error is problem+json.
 
-FastAPI documents 422 as its own `HTTPValidationError`; PML answers problem+json for 422 and every other error,
-so each operation documents a `Problem` schema as its `default` response (and for 422), and clients and
-property-based tests can hold the service to it.
+FastAPI documents 422 as its own `HTTPValidationError`; PML answers problem+json for 422 and every other
+error, so each operation documents a `Problem` schema as its `default` response (and for 422), and clients
+and property-based tests can hold the service to it.
 """
 
 from __future__ import annotations

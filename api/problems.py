@@ -51,7 +51,9 @@ def problem_response(
 
 def _validation_errors(errors: Any) -> list[dict[str, Any]]:
     """Only location, message and kind: pydantic's raw errors can carry the input and Python objects."""
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors
+    ]
 
 
 async def _domain_error(request: Request, error: Exception) -> Response:

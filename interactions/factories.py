@@ -31,12 +31,19 @@ def _new_id(kind: str) -> str:
     return f"ID_TEST-{kind}-{next(_serial)}"
 
 
-def make_substance(*, name: str, id: str | None = None, related_ids: Sequence[str] = (), status: str = STATUS_ACTIVE) -> Substance:
+def make_substance(
+    *, name: str, id: str | None = None, related_ids: Sequence[str] = (), status: str = STATUS_ACTIVE
+) -> Substance:
     return Substance(id=id or _new_id("substance"), name=name, related_ids=tuple(related_ids), status=status)
 
 
 def make_strength(
-    *, substance: Substance, value: str, unit: str = "mg", combination_atc: str | None = None, id: str | None = None
+    *,
+    substance: Substance,
+    value: str,
+    unit: str = "mg",
+    combination_atc: str | None = None,
+    id: str | None = None,
 ) -> SubstanceWithStrength:
     return SubstanceWithStrength(
         id=id or _new_id("strength"),
@@ -68,7 +75,9 @@ def make_product(
     )
 
 
-def make_package(*, product: Product, varenr: str, ean: str | None = None, status: str = STATUS_ACTIVE) -> Package:
+def make_package(
+    *, product: Product, varenr: str, ean: str | None = None, status: str = STATUS_ACTIVE
+) -> Package:
     return Package(
         id=_new_id("package"),
         varenr=varenr,

@@ -20,7 +20,6 @@ from api.problems import PROBLEM_CONTENT_TYPE
 from api.v1.conditional import etag, idempotent_write, json_response, list_service, not_modified
 from pml.cache.patient_cache import CachedPatient
 from pml.errors import InvalidInput
-from pml.metrics import LIST_CACHE
 from pml.medication_list.schemas import (
     ChangeAction,
     ChangePage,
@@ -35,6 +34,7 @@ from pml.medication_list.schemas import (
     StopEntry,
 )
 from pml.medication_list.service import MedicationListService, WriteResult
+from pml.metrics import LIST_CACHE
 
 # List versions are PostgreSQL integers; a larger number is refused as invalid rather than overflowing in SQL.
 MAX_VERSION = 2**31 - 1

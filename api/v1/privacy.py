@@ -1,4 +1,7 @@
-"""A patient's own privacy controls: blocks (sperring) and who has accessed their list; the auditor's queries."""
+"""A patient's own privacy controls: blocks (sperring) and who has accessed their list.
+
+Also the auditor's queries.
+"""
 
 from __future__ import annotations
 

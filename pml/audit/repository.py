@@ -20,7 +20,9 @@ class AuditRepository:
         rows = [{"audit_id": uuid.uuid4(), **event.model_dump(mode="json")} for event in events]
         await self._session.execute(insert(AuditRecordRow), rows)
 
-    async def by_patient(self, patient_id: str, *, before: dt.datetime | None, limit: int) -> list[AuditRecord]:
+    async def by_patient(
+        self, patient_id: str, *, before: dt.datetime | None, limit: int
+    ) -> list[AuditRecord]:
         query = select(AuditRecordRow).where(AuditRecordRow.patient_id == patient_id)
         return await self._page(query, before, limit)
 

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pml.db.urls import sqlalchemy_url
 from pml.settings import Settings
 
-
 AfterCommitSubscriber = Callable[[object], Awaitable[None]]
 _EVENTS = "pml.after_commit_events"
 
@@ -64,9 +63,8 @@ class Database:
 
     @asynccontextmanager
     async def read_transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self._read_sessions() as session:
-            async with session.begin():
-                yield session
+        async with self._read_sessions() as session, session.begin():
+            yield session
 
     def subscribe(self, subscriber: AfterCommitSubscriber) -> None:
         self.subscribers.append(subscriber)

@@ -43,7 +43,8 @@ class IdempotencyRepository:
             return None
         if row.request_hash != fingerprint:
             raise IdempotencyKeyReused(
-                "this Idempotency-Key was first used with a different request; use a new key for a new request"
+                "this Idempotency-Key was first used with a different request; "
+                "use a new key for a new request"
             )
         return StoredResponse(row.status_code, dict(row.response_headers), row.response_body)
 
@@ -64,5 +65,6 @@ class IdempotencyRepository:
             # Two requests under different locks (e.g. a list write and an administration) raced on one key.
             raise IdempotencyKeyInUse(
                 "another request with this Idempotency-Key was processed at the same moment; nothing was "
-                "changed by this one. Retry it: you will get the first request's response, or a 422 if it differs"
+                "changed by this one. Retry it: you will get the first request's response, "
+                "or a 422 if it differs"
             ) from None

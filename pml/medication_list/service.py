@@ -73,7 +73,9 @@ class MedicationListService:
         header = await self._repo.header(patient_id)
         current_version = header.version if header else 0
         if version < 0 or version > current_version:
-            raise VersionNotFound(f"the list is at version {current_version}; version {version} does not exist")
+            raise VersionNotFound(
+                f"the list is at version {current_version}; version {version} does not exist"
+            )
         return await self._rebuild(patient_id, version)
 
     async def as_of(self, patient_id: str, moment: dt.datetime) -> MedicationList:
@@ -166,7 +168,9 @@ class MedicationListService:
         before = await self._existing_entry(patient_id, entry_id)
         new_status, allowed_from = _TRANSITIONS[action]
         if before.status not in allowed_from:
-            raise InvalidTransition(f"an entry that is {before.status.value} cannot be given '{action.value}'")
+            raise InvalidTransition(
+                f"an entry that is {before.status.value} cannot be given '{action.value}'"
+            )
         version = header.version + 1
         after = before.model_copy(
             update={"status": new_status, "status_reason": reason, "updated_version": version}
@@ -192,7 +196,9 @@ class MedicationListService:
         if header.version != expected_version:
             current = await self._assemble(header)
             raise VersionConflict(
-                expected=expected_version, current=header.version, current_list=current.model_dump(mode="json")
+                expected=expected_version,
+                current=header.version,
+                current_list=current.model_dump(mode="json"),
             )
         return header
 
@@ -266,5 +272,6 @@ def _merged(before: Entry, change: EntryChange, version: int) -> Entry:
         return Entry.model_validate(data)
     except ValidationError as error:
         raise InvalidInput(
-            "the changed entry would not be valid", errors=error.errors(include_url=False, include_input=False)
+            "the changed entry would not be valid",
+            errors=error.errors(include_url=False, include_input=False),
         ) from None

@@ -183,7 +183,8 @@ def new_entry_from(medicine: Medicine, context: SnapshotContext, reason: str) ->
 def dose_change_from(source: Medicine, entry: Medicine, context: SnapshotContext, reason: str) -> EntryChange:
     """Take over the source's strength and dose; the product too when the source named another one."""
     raw = source.raw
-    assert raw is not None and entry.entry is not None
+    assert raw is not None
+    assert entry.entry is not None
     fields: dict[str, Any] = {"reason": _short(reason, LONG), "source": context.source}
     if source.strengths and source.strengths != entry.strengths:
         fields["strength"] = strength_text(source)
