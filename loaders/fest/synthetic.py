@@ -29,14 +29,18 @@ HENTET_DATO = "2030-01-01T00:00:00"
 WITHDRAWN_SHARE = 0.02
 
 _ANATOMICAL = "ABCDGHJLMNPRSV"
-_SYLLABLES = ("ba", "ce", "do", "fa", "ge", "hi", "ka", "lo", "ma", "ne", "pi", "ra", "so", "ta", "vu", "xa", "ze",
-              "ri", "mo", "lu", "na", "te", "zo", "fe", "pa", "qui", "dra", "tro", "ble", "sta")  # fmt: skip
+_SYLLABLES = ("ba", "ce", "do", "fa", "ge", "hi", "ka", "lo", "ma", "ne", "pi", "ra", "so", "ta", "vu",
+              "xa", "ze", "ri", "mo", "lu", "na", "te", "zo", "fe", "pa", "qui", "dra", "tro", "ble",
+              "sta")  # fmt: skip
 _SUFFIXES = ("pril", "sartan", "statin", "olol", "azol", "mycin", "tidin", "prazol", "zepam", "triptan",
-             "floxacin", "vir", "mab", "parin", "dipin", "gliptin", "lukast", "oxetin", "amin", "tropin")  # fmt: skip
+             "floxacin", "vir", "mab", "parin", "dipin", "gliptin", "lukast", "oxetin", "amin",
+             "tropin")  # fmt: skip
 _MAKERS = ("Syntetisk", "Syntetika", "Syntetisk Farma", "Syntetisk Generika")
-_FORMS = (("53", "Tablett", "tab"), ("743", "Depotkapsel, hard", "depotkaps, hard"), ("842", "Mikstur, oppløsning", "mikst oppl"),
-          ("97", "Injeksjonsvæske, oppløsning", "inj"), ("48", "Kapsel, hard", "kaps, hard"), ("711", "Depottablett", "depottab"))  # fmt: skip
-_STRENGTHS = ("1", "2.5", "5", "10", "20", "25", "40", "50", "75", "100", "150", "200", "250", "400", "500", "850", "1000")
+_FORMS = (("53", "Tablett", "tab"), ("743", "Depotkapsel, hard", "depotkaps, hard"),
+          ("842", "Mikstur, oppløsning", "mikst oppl"), ("97", "Injeksjonsvæske, oppløsning", "inj"),
+          ("48", "Kapsel, hard", "kaps, hard"), ("711", "Depottablett", "depottab"))  # fmt: skip
+_STRENGTHS = ("1", "2.5", "5", "10", "20", "25", "40", "50", "75", "100", "150", "200", "250", "400", "500",
+              "850", "1000")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +119,15 @@ def _pseudo_word(rng: random.Random, used: set[str]) -> str:
 def _invent_atc_codes(rng: random.Random, n: int) -> list[str]:
     codes: set[str] = set()
     while len(codes) < n:
-        level4 = f"{rng.choice(_ANATOMICAL)}{rng.randint(1, 12):02d}{rng.choice('ABCDEFGH')}{rng.choice('ABCDEFGHX')}"
+        group = f"{rng.choice(_ANATOMICAL)}{rng.randint(1, 12):02d}"
+        level4 = f"{group}{rng.choice('ABCDEFGH')}{rng.choice('ABCDEFGHX')}"
         for number in range(1, rng.randint(3, 12)):
             codes.add(f"{level4}{number:02d}")
     return sorted(codes)[:n]
 
 
 def _invent_world(seed: int, sizes: Sizes) -> _World:
-    world = _World(random.Random(seed))
+    world = _World(random.Random(seed))  # noqa: S311 - synthetic data, not a secret
     used: set[str] = set()
     world.atc_codes = _invent_atc_codes(world.rng, sizes.atc_codes)
     for code in world.atc_codes:
@@ -131,7 +136,9 @@ def _invent_world(seed: int, sizes: Sizes) -> _World:
             substance.salt_id = world.new_id()
         world.substances.append(substance)
         world.substance_of_atc[code] = substance
-    world.herbals = [_Substance(world.new_id(), f"{_pseudo_word(world.rng, used)} urt", None) for _ in range(sizes.herbals)]
+    world.herbals = [
+        _Substance(world.new_id(), f"{_pseudo_word(world.rng, used)} urt", None) for _ in range(sizes.herbals)
+    ]
     world.swap_group_ids = [world.new_id() for _ in range(sizes.swap_groups)]
     world.products = [_invent_product(world, used) for _ in range(sizes.products)]
     return world
@@ -191,16 +198,24 @@ def _product_xml(world: _World, p: _Product) -> str:
         f"<SortertVirkestoffMedStyrke><Sortering>{i}</Sortering><RefVirkestoffMedStyrke>{ref}</RefVirkestoffMedStyrke></SortertVirkestoffMedStyrke>"
         for i, ref in enumerate(p.strength_ids)
     )
-    kortdoser = "".join(f'<Kortdose V="55{n:02d}" S="2.16.578.1.12.4.1.1.7478" DN="{n}+0+0+0" />' for n in range(1, 5))
+    kortdoser = "".join(
+        f'<Kortdose V="55{n:02d}" S="2.16.578.1.12.4.1.1.7478" DN="{n}+0+0+0" />' for n in range(1, 5)
+    )
     inner = (
         f'<LegemiddelMerkevare xmlns="{FORSKRIVNING_NS}">{_atc(p.atc, name)}'
         f"<NavnFormStyrke>{escape(p.brand)} {form_short} {p.strength_text}</NavnFormStyrke>"
-        f'<Reseptgruppe V="C" DN="Reseptgruppe C" /><LegemiddelformKort V="{form_code}" S="2.16.578.1.12.4.1.1.7448" DN="{form_name}" />'
-        f'<Preparattype V="7" DN="Legemiddel" /><AdministreringLegemiddel><Administrasjonsvei V="53" S="2.16.578.1.12.4.1.1.7477" DN="Oral bruk" />'
-        f'<EnhetDosering V="13" S="2.16.578.1.12.4.1.1.7480" DN="tablett" />{kortdoser}</AdministreringLegemiddel>'
-        f"<Id>{p.id}</Id><Varenavn>{escape(p.brand)}</Varenavn><LegemiddelformLang>{form_name}</LegemiddelformLang>{sorted_refs}"
-        f"<ProduktInfo><Produsent>{world.rng.choice(_MAKERS)} AS</Produsent></ProduktInfo><Reseptgyldighet><Varighet>P1Y</Varighet></Reseptgyldighet>"
-        f'<Preparatomtaleavsnitt><Avsnittoverskrift V="SPCHUMAN_00" DN="INNHOLDSFORTEGNELSE" /><Lenke><Www V="https://example.invalid/syntetisk/{p.id}.pdf" /></Lenke></Preparatomtaleavsnitt>'
+        '<Reseptgruppe V="C" DN="Reseptgruppe C" />'
+        f'<LegemiddelformKort V="{form_code}" S="2.16.578.1.12.4.1.1.7448" DN="{form_name}" />'
+        '<Preparattype V="7" DN="Legemiddel" />'
+        '<AdministreringLegemiddel><Administrasjonsvei V="53" S="2.16.578.1.12.4.1.1.7477" DN="Oral bruk" />'
+        f'<EnhetDosering V="13" S="2.16.578.1.12.4.1.1.7480" DN="tablett" />{kortdoser}'
+        "</AdministreringLegemiddel>"
+        f"<Id>{p.id}</Id><Varenavn>{escape(p.brand)}</Varenavn>"
+        f"<LegemiddelformLang>{form_name}</LegemiddelformLang>{sorted_refs}"
+        f"<ProduktInfo><Produsent>{world.rng.choice(_MAKERS)} AS</Produsent></ProduktInfo>"
+        "<Reseptgyldighet><Varighet>P1Y</Varighet></Reseptgyldighet>"
+        '<Preparatomtaleavsnitt><Avsnittoverskrift V="SPCHUMAN_00" DN="INNHOLDSFORTEGNELSE" />'
+        f'<Lenke><Www V="https://example.invalid/syntetisk/{p.id}.pdf" /></Lenke></Preparatomtaleavsnitt>'
         "</LegemiddelMerkevare>"
     )
     return f"<OppfLegemiddelMerkevare>{_entry(world, inner, p.withdrawn)}</OppfLegemiddelMerkevare>\n"
@@ -210,22 +225,31 @@ def _package_xml(world: _World, p: _Product, varenr: int) -> str:
     rng = world.rng
     swap = ""
     if rng.random() < 0.6:
-        swap = f"<PakningByttegruppe><RefByttegruppe>{rng.choice(world.swap_group_ids)}</RefByttegruppe><GyldigFraDato>2020-01-01</GyldigFraDato></PakningByttegruppe>"
+        swap = (
+            f"<PakningByttegruppe><RefByttegruppe>{rng.choice(world.swap_group_ids)}</RefByttegruppe>"
+            "<GyldigFraDato>2020-01-01</GyldigFraDato></PakningByttegruppe>"
+        )
     prices = "".join(
-        f'<PrisVare><Type V="{t}" S="2.16.578.1.12.4.1.1.7453" DN="{dn}" /><Pris V="{rng.randint(20, 900)}.{rng.randint(0, 99)}" U="NOK" /><GyldigFraDato>2029-01-01</GyldigFraDato></PrisVare>'
+        f'<PrisVare><Type V="{t}" S="2.16.578.1.12.4.1.1.7453" DN="{dn}" />'
+        f'<Pris V="{rng.randint(20, 900)}.{rng.randint(0, 99)}" U="NOK" />'
+        "<GyldigFraDato>2029-01-01</GyldigFraDato></PrisVare>"
         for t, dn in (("2", "Refusjonspris"), ("3", "AIP"), ("4", "AUP"))
     )
     inner = (
         f'<Legemiddelpakning xmlns="{FORSKRIVNING_NS}">{_atc(p.atc, world.substance_of_atc[p.atc].name)}'
         f"<NavnFormStyrke>{escape(p.brand)} {p.form[2]} {p.strength_text}</NavnFormStyrke>"
         f'<Reseptgruppe V="C" DN="Reseptgruppe C" /><Preparattype V="7" DN="Legemiddel" />{swap}'
-        f"<Id>{world.new_id()}</Id><Varenr>{varenr:06d}</Varenr><Ean>70{rng.randint(10**10, 10**11 - 1)}</Ean>"
-        f'<Oppbevaring V="R" DN="Rom (15-25 grader)" /><Pakningsinfo><RefLegemiddelMerkevare>{p.id}</RefLegemiddelMerkevare>'
-        f'<Pakningsstr>{rng.choice((28, 30, 98, 100))}</Pakningsstr><EnhetPakning V="stk" S="2.16.578.1.12.4.1.1.7452" DN="stykk" />'
+        f"<Id>{world.new_id()}</Id><Varenr>{varenr:06d}</Varenr>"
+        f"<Ean>70{rng.randint(10**10, 10**11 - 1)}</Ean>"
+        '<Oppbevaring V="R" DN="Rom (15-25 grader)" />'
+        f"<Pakningsinfo><RefLegemiddelMerkevare>{p.id}</RefLegemiddelMerkevare>"
+        f"<Pakningsstr>{rng.choice((28, 30, 98, 100))}</Pakningsstr>"
+        '<EnhetPakning V="stk" S="2.16.578.1.12.4.1.1.7452" DN="stykk" />'
         f'<Pakningstype V="169" S="2.16.578.1.12.4.1.1.7449" DN="Blisterpakning" /></Pakningsinfo>{prices}'
         "<Markedsforingsinfo><Markedsforingsdato>2029-01-15</Markedsforingsdato></Markedsforingsinfo></Legemiddelpakning>"
     )
-    return f"<OppfLegemiddelpakning>{_entry(world, inner, p.withdrawn or rng.random() < WITHDRAWN_SHARE)}</OppfLegemiddelpakning>\n"
+    withdrawn = p.withdrawn or rng.random() < WITHDRAWN_SHARE
+    return f"<OppfLegemiddelpakning>{_entry(world, inner, withdrawn)}</OppfLegemiddelpakning>\n"
 
 
 def _substance_xml(world: _World, s: _Substance, withdrawn: bool = False) -> str:
@@ -245,7 +269,8 @@ def _salt_xml(world: _World, s: _Substance) -> str:
 def _strength_xml(world: _World, substance_id: str, value: str, strength_id: str) -> str:
     inner = (
         f'<VirkestoffMedStyrke xmlns="{FORSKRIVNING_NS}"><Id>{strength_id}</Id><Styrke V="{value}" U="mg" />'
-        f'<RefVirkestoff>{substance_id}</RefVirkestoff><Styrkeoperator V="L" S="2.16.578.1.12.4.1.1.7445" DN="Lik" /></VirkestoffMedStyrke>'
+        f"<RefVirkestoff>{substance_id}</RefVirkestoff>"
+        '<Styrkeoperator V="L" S="2.16.578.1.12.4.1.1.7445" DN="Lik" /></VirkestoffMedStyrke>'
     )
     return f"<OppfVirkestoff>{_entry(world, inner)}</OppfVirkestoff>\n"
 
@@ -290,20 +315,32 @@ def _side_xml(world: _World) -> str:
 def _interaction_xml(world: _World) -> str:
     rng = world.rng
     relevans = rng.choices((1, 2, 3), weights=(15, 60, 25))[0]
-    situation = "<Situasjonskriterium>SYNTETISK: gjelder ved høye doser.</Situasjonskriterium>" if rng.random() < 0.2 else ""
-    handling = "<Handtering>SYNTETISK: Dosetilpasning kan vurderes.\nSYNTETISK: Legemiddelalternativer finnes.\n</Handtering>"
-    rules = "".join(f'<Visningsregel V="{v}" S="2.16.578.1.12.4.1.1.7442" DN="Setting {v}" />' for v in (1, 4, 2, 3))
+    situation = (
+        "<Situasjonskriterium>SYNTETISK: gjelder ved høye doser.</Situasjonskriterium>"
+        if rng.random() < 0.2
+        else ""
+    )
+    handling = (
+        "<Handtering>SYNTETISK: Dosetilpasning kan vurderes.\nSYNTETISK: Legemiddelalternativer finnes.\n"
+        "</Handtering>"
+    )
+    rules = "".join(
+        f'<Visningsregel V="{v}" S="2.16.578.1.12.4.1.1.7442" DN="Setting {v}" />' for v in (1, 4, 2, 3)
+    )
     if relevans == 3:
         rules = ""
     elif rng.random() < 0.1:
         rules = '<Visningsregel V="3" S="2.16.578.1.12.4.1.1.7442" DN="Sykehus" />'
     references = "".join(
-        f'<Referanse><Kilde>Syntetisk kilde {n}</Kilde><Lenke V="https://example.invalid/syntetisk/{n}" /></Referanse>'
+        f"<Referanse><Kilde>Syntetisk kilde {n}</Kilde>"
+        f'<Lenke V="https://example.invalid/syntetisk/{n}" /></Referanse>'
         for n in range(rng.randint(1, 3))
     )
     inner = (
-        f'<Interaksjon><Id>{world.new_id()}</Id><Relevans V="{relevans}" DN="Relevans {relevans}" />{situation}'
-        "<KliniskKonsekvens>SYNTETISK TESTDATA - ikke klinisk informasjon. Økt konsentrasjon.</KliniskKonsekvens>"
+        f"<Interaksjon><Id>{world.new_id()}</Id>"
+        f'<Relevans V="{relevans}" DN="Relevans {relevans}" />{situation}'
+        "<KliniskKonsekvens>SYNTETISK TESTDATA - ikke klinisk informasjon. Økt konsentrasjon."
+        "</KliniskKonsekvens>"
         "<Interaksjonsmekanisme>SYNTETISK: hemmet metabolisme.</Interaksjonsmekanisme>"
         f'<Kildegrunnlag V="{rng.randint(1, 4)}" DN="Kildegrunnlag" />{handling}{rules}{references}'
         f"{_side_xml(world)}{_side_xml(world)}</Interaksjon>"
@@ -313,21 +350,28 @@ def _interaction_xml(world: _World) -> str:
 
 def _not_assessed_xml(world: _World) -> str:
     code = world.rng.choice(world.atc_codes)
-    inner = f"<InteraksjonIkkeVurdert>{_atc(code, world.substance_of_atc[code].name)}</InteraksjonIkkeVurdert>"
+    inner = (
+        f"<InteraksjonIkkeVurdert>{_atc(code, world.substance_of_atc[code].name)}</InteraksjonIkkeVurdert>"
+    )
     return f"<OppfInteraksjon>{_entry(world, inner)}</OppfInteraksjon>\n"
 
 
 def _code_list_xml(world: _World, number: int) -> str:
     elements = "".join(
-        f"<Element><Kode>{n}</Kode><Term>Syntetisk term {number}.{n}</Term></Element>" for n in range(world.rng.randint(5, 60))
+        f"<Element><Kode>{n}</Kode><Term>Syntetisk term {number}.{n}</Term></Element>"
+        for n in range(world.rng.randint(5, 60))
     )
-    inner = f"<Kodeverk><Info><Betegnelse>Syntetisk kodeverk {number}</Betegnelse><Kortnavn>S{number}</Kortnavn></Info>{elements}</Kodeverk>"
+    inner = (
+        f"<Kodeverk><Info><Betegnelse>Syntetisk kodeverk {number}</Betegnelse>"
+        f"<Kortnavn>S{number}</Kortnavn></Info>{elements}</Kodeverk>"
+    )
     return f"<OppfKodeverk>{_entry(world, inner)}</OppfKodeverk>\n"
 
 
 def _trade_goods_xml(world: _World, number: int) -> str:
     inner = (
-        f'<MedForbMatr xmlns="{FORSKRIVNING_NS}"><Nr>{900000 + number}</Nr><Navn>Syntetisk forbruksmateriell {number}</Navn>'
+        f'<MedForbMatr xmlns="{FORSKRIVNING_NS}"><Nr>{900000 + number}</Nr>'
+        f"<Navn>Syntetisk forbruksmateriell {number}</Navn>"
         "<Leverandor><Navn>SYNTETISK LEVERANDØR AS</Navn></Leverandor></MedForbMatr>"
     )
     return f"<OppfHandelsvare>{_entry(world, inner)}</OppfHandelsvare>\n"
@@ -343,7 +387,8 @@ def _catalogue(out: IO[str], name: str, entries: Iterator[str]) -> None:
 def _write(out: IO[str], world: _World, sizes: Sizes) -> None:
     out.write('<?xml version="1.0" encoding="utf-8"?>\n')
     out.write("<!-- SYNTETISK TESTFIL: oppdiktede data i FEST M30-format for last- og ytelsestester. "
-              "Ikke klinisk informasjon; ikke fra DMP. SYNTHETIC TEST FILE: not clinical data. -->\n")  # fmt: skip
+              "Ikke klinisk informasjon; ikke fra DMP. "
+              "SYNTHETIC TEST FILE: not clinical data. -->\n")  # fmt: skip
     out.write(f'<FEST xmlns="{M30_NS}">\n<HentetDato>{HENTET_DATO}</HentetDato>\n')
     _catalogue(out, "LegemiddelMerkevare", (_product_xml(world, p) for p in world.products))
     _catalogue(out, "Legemiddelpakning", _packages(world, sizes.packages))
