@@ -88,7 +88,7 @@ def get_list(base_url: str, patient_id: str, token: str) -> httpx.Response:
     )
 
 
-# -- tokens ---------------------------------------------------------------------------------------------------
+# -- tokens ------------------------------------------------------------------------------------------------
 
 
 def test_an_rs256_token_from_the_key_set_is_accepted(live_server: ServerProcess, server_settings: Settings,
@@ -225,7 +225,8 @@ def test_each_role_gets_exactly_its_endpoint_families_and_each_call_is_audited(
         assert record["patient_id"] == patient_id
         assert record["role"] == who.subject.split("-")[0]
         assert record["purpose"] == ("PATRQT" if kind.startswith("patient") else "TREAT")
-        assert record["emergency"] is False and record["request_id"]
+        assert record["emergency"] is False
+        assert record["request_id"]
 
 
 # -- blocks and emergency access ---------------------------------------------------------------------------
@@ -237,13 +238,16 @@ def test_a_blocked_clinician_is_refused_unless_emergency_access_is_stated(
     patient_id = new_patient_id()
     assert lists.add(patient_id, entry_body(), version=0).status_code == 201
     patient = caller("patient", national_id=patient_id).client
-    block = patient.http.post(f"/v1/patients/{patient_id}/blocks", json={"kind": "clinician", "value": "1234567"})
+    block = patient.http.post(
+        f"/v1/patients/{patient_id}/blocks", json={"kind": "clinician", "value": "1234567"}
+    )
     assert block.status_code == 201, block.text
 
     blocked = caller("prescriber", hpr_number="1234567", organisation=ORG, source="gp")
     other = caller("prescriber", hpr_number="7654321", organisation=ORG, source="gp")
     refused = blocked.client.read(patient_id)
-    assert refused.status_code == 403 and "blocked" in refused.json()["detail"]
+    assert refused.status_code == 403
+    assert "blocked" in refused.json()["detail"]
     assert other.client.read(patient_id).status_code == 200
 
     too_short = blocked.client.read(patient_id, **{"X-PML-Emergency-Access": "akutt"})
@@ -258,7 +262,8 @@ def test_a_blocked_clinician_is_refused_unless_emergency_access_is_stated(
     assert [(r["outcome"], r["emergency"]) for r in trail] == [
         ("denied", False), ("failed", True), ("success", True)
     ]
-    assert trail[-1]["emergency_reason"] == reason and trail[-1]["purpose"] == "ETREAT"
+    assert trail[-1]["emergency_reason"] == reason
+    assert trail[-1]["purpose"] == "ETREAT"
 
     # The patient sees the emergency access in their own access log.
     log = patient.http.get(f"/v1/patients/{patient_id}/access-log").json()["records"]
@@ -286,7 +291,8 @@ def test_a_clinician_without_a_purpose_of_use_is_refused(caller: Callable[..., C
     assert response.status_code == 422
     del prescriber.http.headers["X-PML-Purpose"]
     response = prescriber.read(new_patient_id())
-    assert response.status_code == 422 and "X-PML-Purpose" in response.json()["detail"]
+    assert response.status_code == 422
+    assert "X-PML-Purpose" in response.json()["detail"]
 
 
 def test_the_auditor_queries_by_patient_and_the_patient_reads_only_their_own_log(

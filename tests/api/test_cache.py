@@ -45,13 +45,15 @@ def _drain(queue: Any) -> list[tuple[float, int]]:
     return items
 
 
-def _run_load(server: ServerProcess, token: str, patient_id: str, seconds: float, midway: Any = None) -> tuple[
-    list[tuple[float, int]], list[tuple[float, int]]
-]:
+def _run_load(
+    server: ServerProcess, token: str, patient_id: str, seconds: float, midway: Any = None
+) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
     context = multiprocessing.get_context("spawn")
     acknowledged, observed = context.Queue(), context.Queue()
     processes = [
-        context.Process(target=write_for_a_while, args=(server.base_url, token, patient_id, seconds, acknowledged))
+        context.Process(
+            target=write_for_a_while, args=(server.base_url, token, patient_id, seconds, acknowledged)
+        )
         for _ in range(WRITERS)
     ] + [
         context.Process(target=read_for_a_while, args=(server.base_url, token, patient_id, seconds, observed))
@@ -72,7 +74,9 @@ def _run_load(server: ServerProcess, token: str, patient_id: str, seconds: float
     return acks + _drain(acknowledged), reads + _drain(observed)
 
 
-def _assert_never_older_than_acknowledged(acks: list[tuple[float, int]], reads: list[tuple[float, int]]) -> None:
+def _assert_never_older_than_acknowledged(
+    acks: list[tuple[float, int]], reads: list[tuple[float, int]]
+) -> None:
     acks.sort()
     newest_before: list[tuple[float, int]] = []
     newest = 0
@@ -94,7 +98,8 @@ def test_readers_never_see_a_version_older_than_an_acknowledged_write(
     server, redis_process = cached_server
     patient_id = new_patient_id()
     acks, reads = _run_load(server, prescriber_token, patient_id, seconds=3)
-    assert len(acks) >= 10 and len(reads) >= 50
+    assert len(acks) >= 10
+    assert len(reads) >= 50
     _assert_never_older_than_acknowledged(acks, reads)
     # The cache really served: the patient's entry holds the serialized list of the newest version.
     with redis.Redis.from_url(redis_process.url) as client:
@@ -114,7 +119,8 @@ def test_with_redis_stopped_mid_run_reads_stay_correct_and_ready_says_degraded(
     acks, reads = _run_load(server, prescriber_token, patient_id, seconds=3, midway=redis_process.stop)
     _assert_never_older_than_acknowledged(acks, reads)
     ready = httpx.get(f"{server.base_url}/health/ready").json()
-    assert ready["status"] == "ready" and ready["checks"]["cache"] == "degraded"
+    assert ready["status"] == "ready"
+    assert ready["checks"]["cache"] == "degraded"
     client = ListClient(server.base_url, prescriber_token)
     version = client.version(patient_id)
     assert client.add(patient_id, entry_body(), version=version).status_code == 201

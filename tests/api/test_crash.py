@@ -24,7 +24,8 @@ WRITERS = 6
 
 @dataclass
 class WriterLog:
-    """What one writer knows: which writes were acknowledged, and which were in flight when the server died."""
+    """What one writer knows: which writes were acknowledged, and which were in flight when the server
+    died."""
 
     acknowledged: dict[str, str] = field(default_factory=dict)  # idempotency key -> entry id
     in_flight: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> body

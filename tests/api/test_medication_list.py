@@ -22,7 +22,8 @@ def test_a_patient_without_changes_has_an_empty_list_at_version_0(lists: ListCli
     response = lists.read(new_patient_id())
     assert response.status_code == 200
     assert response.headers["etag"] == '"0"'
-    assert response.json()["entries"] == [] and response.json()["reviewed"] is None
+    assert response.json()["entries"] == []
+    assert response.json()["reviewed"] is None
 
 
 def test_adding_an_entry_moves_the_version_and_returns_it(lists: ListClient) -> None:
@@ -75,7 +76,9 @@ def test_stop_pause_resume_follow_the_allowed_transitions(lists: ListClient) -> 
     resumed_again = lists.write("POST", patient_id, f"/entries/{entry_id}/resume", {}, version=3)
     assert resumed_again.status_code == 409
     assert resumed_again.json()["type"].endswith("/invalid-status-transition")
-    stopped = lists.write("POST", patient_id, f"/entries/{entry_id}/stop", {"reason": "bivirkning"}, version=3)
+    stopped = lists.write(
+        "POST", patient_id, f"/entries/{entry_id}/stop", {"reason": "bivirkning"}, version=3
+    )
     stopped_entry = stopped.json()["entry"]
     assert (stopped_entry["status"], stopped_entry["status_reason"]) == ("stopped", "bivirkning")
     changed_after_stop = lists.write("PATCH", patient_id, f"/entries/{entry_id}", {"note": "x"}, version=4)
@@ -121,14 +124,17 @@ def test_history_pages_newest_first_with_before_and_after_images(lists: ListClie
     assert first["changes"][0]["before"]["note"] == "note 3"
     assert first["changes"][0]["after"]["note"] == "note 4"
     second = lists.http.get(
-        lists.path(patient_id, "/history"), params={"limit": 2, "before_version": first["next_before_version"]}
+        lists.path(patient_id, "/history"),
+        params={"limit": 2, "before_version": first["next_before_version"]},
     ).json()
     assert [c["version"] for c in second["changes"]] == [3, 2]
     last = lists.http.get(
-        lists.path(patient_id, "/history"), params={"limit": 2, "before_version": second["next_before_version"]}
+        lists.path(patient_id, "/history"),
+        params={"limit": 2, "before_version": second["next_before_version"]},
     ).json()
     assert [c["version"] for c in last["changes"]] == [1]
-    assert last["changes"][0]["action"] == "add" and last["next_before_version"] is None
+    assert last["changes"][0]["action"] == "add"
+    assert last["next_before_version"] is None
 
 
 def test_the_list_at_a_version_is_rebuilt_from_history(lists: ListClient) -> None:
@@ -151,11 +157,13 @@ def test_the_list_as_of_a_time_shows_what_was_there_then(lists: ListClient) -> N
     time.sleep(0.05)
     _add(lists, patient_id, 1, display_name="B")
     then = lists.http.get(lists.path(patient_id, "/as-of"), params={"at": between.isoformat()}).json()
-    assert then["version"] == 1 and [e["display_name"] for e in then["entries"]] == ["A"]
+    assert then["version"] == 1
+    assert [e["display_name"] for e in then["entries"]] == ["A"]
     before_anything = lists.http.get(
         lists.path(patient_id, "/as-of"), params={"at": "2000-01-01T00:00:00+00:00"}
     ).json()
-    assert before_anything["version"] == 0 and before_anything["entries"] == []
+    assert before_anything["version"] == 0
+    assert before_anything["entries"] == []
     naive = lists.http.get(lists.path(patient_id, "/as-of"), params={"at": "2026-01-01T00:00:00"})
     assert naive.status_code == 422
 
@@ -166,9 +174,11 @@ def test_changes_since_gives_the_delta_in_order(lists: ListClient) -> None:
         _add(lists, patient_id, version, display_name=f"E{version}")
     delta = lists.http.get(lists.path(patient_id, "/changes"), params={"since": 1}).json()
     assert [c["version"] for c in delta["changes"]] == [2, 3]
-    assert delta["current_version"] == 3 and delta["has_more"] is False
+    assert delta["current_version"] == 3
+    assert delta["has_more"] is False
     paged = lists.http.get(lists.path(patient_id, "/changes"), params={"since": 0, "limit": 2}).json()
-    assert [c["version"] for c in paged["changes"]] == [1, 2] and paged["has_more"] is True
+    assert [c["version"] for c in paged["changes"]] == [1, 2]
+    assert paged["has_more"] is True
     assert lists.http.get(lists.path(patient_id, "/changes"), params={"since": 9}).status_code == 404
 
 

@@ -17,8 +17,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.support.factories import entry_body, new_patient_id
 from tests.support.client import ListClient
+from tests.support.factories import entry_body, new_patient_id
 from tests.support.servers import ServerProcess
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

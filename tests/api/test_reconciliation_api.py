@@ -114,7 +114,8 @@ def test_a_gp_snapshot_is_stored_verbatim_and_reconciled(gp: httpx.Client, lists
     assert findings["new_in_source"]["action"]["entry"]["display_name"] == "Kodimagnyl"
     assert findings["unresolved_free_text"]["needs_review"] is True
     stored = gp.get(response.headers["location"]).json()
-    assert stored["document"] == GP_SNAPSHOT and stored["actor"]["hpr_number"] == "9144889"
+    assert stored["document"] == GP_SNAPSHOT
+    assert stored["actor"]["hpr_number"] == "9144889"
     assert stored["sha256"] == hashlib.sha256(raw).hexdigest()
 
 
@@ -186,7 +187,8 @@ def test_a_pharmacy_dispensing_records_the_date_by_policy(
         outcome = _submit(pharmacist, patient, body).json()
     assert [f["state"] for f in outcome["proposal"]["findings"]] == ["auto_applied"]
     listed = lists.read(patient).json()
-    assert listed["version"] == 2 and listed["entries"][0]["last_dispensed_on"] == "2026-11-19"
+    assert listed["version"] == 2
+    assert listed["entries"][0]["last_dispensed_on"] == "2026-11-19"
     change = lists.http.get(lists.path(patient, "/history")).json()["changes"][0]
     assert change["provenance"]["policy"] == "dispensing_updates_last_dispensed"
     history = gp.get(f"/v1/patients/{patient}/reconciliations/decisions").json()["decisions"]
@@ -210,13 +212,16 @@ def test_decisions_need_if_match_apply_once_and_are_replayed(gp: httpx.Client, l
     decision = first.json()["decisions"][0]
     assert (decision["decision"], decision["list_version_after"]) == ("accept", 2)
     replay = _decide(gp, patient, proposal_id, 1, accept, key=key)
-    assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.status_code == 200
+    assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == first.json()
     assert lists.version(patient) == 2
     change = lists.http.get(lists.path(patient, "/history")).json()["changes"][0]
-    assert change["provenance"]["finding_id"] == new and change["provenance"]["decision_id"] == decision["id"]
+    assert change["provenance"]["finding_id"] == new
+    assert change["provenance"]["decision_id"] == decision["id"]
     again = _decide(gp, patient, proposal_id, 2, accept)
-    assert again.status_code == 409 and again.json()["type"].endswith("/finding-not-open")
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/finding-not-open")
 
 
 def test_a_proposal_behind_the_list_is_re_evaluated_and_shown_not_applied(
@@ -230,13 +235,16 @@ def test_a_proposal_behind_the_list_is_re_evaluated_and_shown_not_applied(
     accept = [{"finding_id": new, "decision": "accept"}]
     assert _decide(gp, patient, proposal_id, 1, accept).status_code == 412
     stale = _decide(gp, patient, proposal_id, 2, accept)
-    assert stale.status_code == 409 and stale.json()["type"].endswith("/proposal-stale")
+    assert stale.status_code == 409
+    assert stale.json()["type"].endswith("/proposal-stale")
     problem = stale.json()
-    assert problem["current_version"] == 2 and problem["proposal"]["list_version"] == 2
+    assert problem["current_version"] == 2
+    assert problem["proposal"]["list_version"] == 2
     assert new in {f["id"] for f in problem["proposal"]["findings"] if f["state"] == "open"}
     assert lists.version(patient) == 2
     applied = _decide(gp, patient, proposal_id, 2, accept)
-    assert applied.status_code == 200 and lists.version(patient) == 3
+    assert applied.status_code == 200
+    assert lists.version(patient) == 3
 
 
 def test_open_proposals_a_proposal_and_the_decision_history_can_be_read(
@@ -246,7 +254,8 @@ def test_open_proposals_a_proposal_and_the_decision_history_can_be_read(
     outcome = _submit(gp, patient, GP_SNAPSHOT).json()
     proposal_id = outcome["proposal"]["id"]
     listed = gp.get(f"/v1/patients/{patient}/reconciliations").json()["proposals"]
-    assert [p["id"] for p in listed] == [proposal_id] and listed[0]["open_findings"] >= 2
+    assert [p["id"] for p in listed] == [proposal_id]
+    assert listed[0]["open_findings"] >= 2
     assert gp.get(f"/v1/patients/{patient}/reconciliations/{proposal_id}").json()["findings"]
     tran = _findings(outcome)["unresolved_free_text"]["id"]
     _decide(
@@ -268,7 +277,8 @@ def test_a_retried_submission_returns_the_first_snapshot_and_proposal(gp: httpx.
         first["proposal"]["id"],
     )
     reused = _submit(gp, patient, GP_SNAPSHOT | {"entries": []}, **{"Idempotency-Key": key})
-    assert reused.status_code == 422 and reused.json()["type"].endswith("/idempotency-key-reused")
+    assert reused.status_code == 422
+    assert reused.json()["type"].endswith("/idempotency-key-reused")
 
 
 def _race(deciding: httpx.Client, writing: httpx.Client, lists: ListClient) -> tuple[str, dict[str, int]]:

@@ -5,7 +5,16 @@ from typing import Any
 
 import pytest
 
-from interactions.factories import make_catalogue, make_interaction, make_not_assessed, make_package, make_product, make_strength, make_substance, member
+from interactions.factories import (
+    make_catalogue,
+    make_interaction,
+    make_not_assessed,
+    make_package,
+    make_product,
+    make_strength,
+    make_substance,
+    member,
+)
 from interactions.model import (
     RECORD_TYPES,
     Catalogue,
@@ -25,7 +34,13 @@ def _through_json(data: dict[str, Any]) -> dict[str, Any]:
 def _one_of_each() -> list[CatalogueRecord]:
     substance = make_substance(name="Amitriptylin", related_ids=["ID_SALT"])
     strength = make_strength(substance=substance, value="9.6", combination_atc="R05DA04")
-    product = make_product(brand_name="Sarotex", name_form_strength="Sarotex tab 10 mg", atc="N06AA09", strengths=[strength], status="U")
+    product = make_product(
+        brand_name="Sarotex",
+        name_form_strength="Sarotex tab 10 mg",
+        atc="N06AA09",
+        strengths=[strength],
+        status="U",
+    )
     return [
         substance,
         strength,
@@ -78,5 +93,12 @@ def test_handling_keeps_its_paragraphs() -> None:
 
 def test_strength_text_with_and_without_denominator() -> None:
     plain = SubstanceWithStrength(id="a", substance_id="s", strength_value="50", strength_unit="mg")
-    per_volume = SubstanceWithStrength(id="b", substance_id="s", strength_value="10", strength_unit="mg", denominator_value="5", denominator_unit="ml")
+    per_volume = SubstanceWithStrength(
+        id="b",
+        substance_id="s",
+        strength_value="10",
+        strength_unit="mg",
+        denominator_value="5",
+        denominator_unit="ml",
+    )
     assert (plain.strength_text, per_volume.strength_text) == ("50 mg", "10 mg/5 ml")

@@ -17,7 +17,14 @@ def _products() -> list[CatalogueRecord]:
 
     def product(brand: str, nfs: str, atc: str, substance: object, value: str, **kwargs: object) -> None:
         strength = make_strength(substance=substance, value=value)  # type: ignore[arg-type]
-        records.extend([strength, make_product(brand_name=brand, name_form_strength=nfs, atc=atc, strengths=[strength], **kwargs)])  # type: ignore[arg-type]
+        records.extend(
+            [
+                strength,
+                make_product(
+                    brand_name=brand, name_form_strength=nfs, atc=atc, strengths=[strength], **kwargs
+                ),
+            ]
+        )  # type: ignore[arg-type]
 
     product("Paracet", "Paracet tab 500 mg", "N02BE01", paracetamol, "500")
     product("Paracetamol Orifarm", "Paracetamol Orifarm tab 500 mg", "N02BE01", paracetamol, "500")
@@ -67,7 +74,10 @@ def test_free_text_names_from_sources_resolve(search: CatalogueSearch) -> None:
     assert names(search.candidates("Albyl E", limit=1)) == ["Albyl-E enterotab 75 mg"]
     assert names(search.candidates("Selo-zok 50", limit=1)) == ["Selo-Zok depottab 50 mg"]
     assert names(search.candidates("selozok 100", limit=1)) == ["Selo-Zok depottab 100 mg"]
-    assert set(names(search.candidates("metformin 500", limit=2))) == {"Metformin Sandoz tab 500 mg", "Glucophage tab 500 mg"}
+    assert set(names(search.candidates("metformin 500", limit=2))) == {
+        "Metformin Sandoz tab 500 mg",
+        "Glucophage tab 500 mg",
+    }
 
 
 def test_form_words_rank_matching_forms_first(search: CatalogueSearch) -> None:
@@ -82,7 +92,9 @@ def test_scores_are_ordered_and_bounded(search: CatalogueSearch) -> None:
 
 def test_a_typo_still_finds_the_product(search: CatalogueSearch) -> None:
     assert names(search.candidates("glucofage", limit=1)) == ["Glucophage tab 500 mg"]
-    assert names(search.candidates("pracet 500", limit=1)) == ["Paracet tab 500 mg"]  # typo in the first letters
+    assert names(search.candidates("pracet 500", limit=1)) == [
+        "Paracet tab 500 mg"
+    ]  # typo in the first letters
 
 
 def test_pages_partition_the_ranked_results(search: CatalogueSearch) -> None:
@@ -109,4 +121,6 @@ def test_search_on_the_real_extract(extract_catalogue: Catalogue) -> None:
     assert names(search.candidates("sarotex 25", limit=1)) == ["Sarotex tab 25 mg"]
     ten_mg = names(search.candidates("amitriptylin 10", limit=4))
     assert all(" 10 mg" in name for name in ten_mg[:3])
-    assert names(search.candidates("kodimagnyl", limit=1)) == ["Kodimagnyl Ikke-stoppende dak tab 9,6 mg/500 mg/150 mg"]
+    assert names(search.candidates("kodimagnyl", limit=1)) == [
+        "Kodimagnyl Ikke-stoppende dak tab 9,6 mg/500 mg/150 mg"
+    ]

@@ -39,7 +39,10 @@ def interaction_ids(result) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_plain_pair_is_relevans_1_in_either_order(extract_index: InteractionIndex) -> None:
-    for items in ([CheckItem.atc("J05AP05"), CheckItem.atc("J02AC04")], [CheckItem.atc("J02AC04"), CheckItem.atc("J05AP05")]):
+    for items in (
+        [CheckItem.atc("J05AP05"), CheckItem.atc("J02AC04")],
+        [CheckItem.atc("J02AC04"), CheckItem.atc("J05AP05")],
+    ):
         result = extract_index.check(items)
         assert interaction_ids(result) == [SIMEPREVIR_POSACONAZOLE]
         finding = result.findings[0]
@@ -48,22 +51,30 @@ def test_plain_pair_is_relevans_1_in_either_order(extract_index: InteractionInde
         assert finding.source_basis == "4"
         assert finding.display_rules == (1, 4, 2, 3)
         assert [ref.link for ref in finding.references][1] == "http://tidsskriftet.no/article/1782258"
-        assert finding.release_id == result.release_id == extract_index.release_id == "test-release-2026-09-08"
+        assert (
+            finding.release_id == result.release_id == extract_index.release_id == "test-release-2026-09-08"
+        )
     assert result.hentet_dato == "2026-09-08T03:09:06"
 
 
-def test_terbinafine_amitriptyline_carries_situation_criterion_and_paragraphs(extract_index: InteractionIndex) -> None:
+def test_terbinafine_amitriptyline_carries_situation_criterion_and_paragraphs(
+    extract_index: InteractionIndex,
+) -> None:
     result = extract_index.check([CheckItem.varenr(AMITRIPTYLIN_ORIFARM_10_VARENR), CheckItem.atc("D01BA02")])
     assert interaction_ids(result) == [TERBINAFINE_AMITRIPTYLINE]
     finding = result.findings[0]
     assert finding.relevans == 2
     assert finding.situation_criterion == "Gjelder ved amitriptylindoser større eller lik 75 mg daglig."
-    assert finding.mechanism is not None and "CYP2D6" in finding.mechanism
+    assert finding.mechanism is not None
+    assert "CYP2D6" in finding.mechanism
     paragraphs = finding.record.handling_paragraphs
     assert len(paragraphs) == 2
-    assert paragraphs[0].startswith("Dosetilpasning:") and paragraphs[1].startswith("Legemiddelalternativer:")
-    assert finding.first.item == CheckItem.atc("D01BA02") and finding.first.group_name == "Terbinafin"
-    assert finding.second.substance == "Amitriptylin" and finding.second.group_name == "Amitriptylin"
+    assert paragraphs[0].startswith("Dosetilpasning:")
+    assert paragraphs[1].startswith("Legemiddelalternativer:")
+    assert finding.first.item == CheckItem.atc("D01BA02")
+    assert finding.first.group_name == "Terbinafin"
+    assert finding.second.substance == "Amitriptylin"
+    assert finding.second.group_name == "Amitriptylin"
     assert len(finding.references) == 3
 
 
@@ -85,14 +96,19 @@ def test_level4_group_covers_amitriptyline_products(extract_index: InteractionIn
     assert interaction_ids(result) == [ST_JOHNS_WORT_TCA]
     finding = result.findings[0]
     assert finding.relevans == 1
-    assert finding.first.substance == "Hyperici herba" and finding.first.group_name == "Johannesurt"
+    assert finding.first.substance == "Hyperici herba"
+    assert finding.first.group_name == "Johannesurt"
     assert finding.second.item == CheckItem.product(SAROTEX_10)
     assert finding.second.substance == "Amitriptylin"  # the most specific member, not the class
 
 
 @pytest.mark.parametrize(("substance_id", "name"), [(PERIKUM, "Perikum"), (PRIKKPERIKUM, "Prikkperikum")])
-def test_herbal_without_atc_matches_by_virkestoff_id(extract_index: InteractionIndex, substance_id: str, name: str) -> None:
-    result = extract_index.check([CheckItem.substance(substance_id), CheckItem.varenr(AMITRIPTYLIN_ORIFARM_10_VARENR)])
+def test_herbal_without_atc_matches_by_virkestoff_id(
+    extract_index: InteractionIndex, substance_id: str, name: str
+) -> None:
+    result = extract_index.check(
+        [CheckItem.substance(substance_id), CheckItem.varenr(AMITRIPTYLIN_ORIFARM_10_VARENR)]
+    )
     assert interaction_ids(result) == [ST_JOHNS_WORT_TCA]
     assert result.findings[0].first.substance == name
     assert result.unresolved == ()
@@ -110,13 +126,17 @@ def test_relevans_3_is_silent_unless_asked(extract_index: InteractionIndex) -> N
 def test_not_assessed_is_reported_and_not_as_no_interaction(extract_index: InteractionIndex) -> None:
     result = extract_index.check([CheckItem.atc("N07AB02"), CheckItem.product(SAROTEX_10)])
     assert result.findings == ()
-    assert [(entry.item, entry.atc) for entry in result.not_assessed] == [(CheckItem.atc("N07AB02"), "N07AB02")]
+    assert [(entry.item, entry.atc) for entry in result.not_assessed] == [
+        (CheckItem.atc("N07AB02"), "N07AB02")
+    ]
     assert result.not_assessed[0].entry_id == "ID_12F59012-13DC-4264-96DF-290B598C7C70"
     assert result.unresolved == ()
 
 
 def test_unrelated_items_have_no_findings(extract_index: InteractionIndex) -> None:
-    result = extract_index.check([CheckItem.atc("J05AP05"), CheckItem.product(SAROTEX_10), CheckItem.atc("D01BA02")])
+    result = extract_index.check(
+        [CheckItem.atc("J05AP05"), CheckItem.product(SAROTEX_10), CheckItem.atc("D01BA02")]
+    )
     assert interaction_ids(result) == [TERBINAFINE_AMITRIPTYLINE]
 
 
@@ -138,13 +158,22 @@ def test_combination_product_resolves_to_each_ingredient(extract_index: Interact
 
 
 def test_unknown_items_are_unresolved_not_silent(extract_index: InteractionIndex) -> None:
-    unknown = [CheckItem.product("ID_NOPE"), CheckItem.varenr("000000"), CheckItem.substance("ID_NOPE"), CheckItem.atc("not a code")]
+    unknown = [
+        CheckItem.product("ID_NOPE"),
+        CheckItem.varenr("000000"),
+        CheckItem.substance("ID_NOPE"),
+        CheckItem.atc("not a code"),
+    ]
     result = extract_index.check([*unknown, CheckItem.product(SAROTEX_10)])
     assert result.unresolved == tuple(unknown)
 
 
 def test_same_level5_code_twice_is_duplication(extract_index: InteractionIndex) -> None:
-    items = [CheckItem.product(SAROTEX_10), CheckItem.varenr(AMITRIPTYLIN_ORIFARM_10_VARENR), CheckItem.atc("J05AP05")]
+    items = [
+        CheckItem.product(SAROTEX_10),
+        CheckItem.varenr(AMITRIPTYLIN_ORIFARM_10_VARENR),
+        CheckItem.atc("J05AP05"),
+    ]
     duplications = extract_index.check(items).duplications
     assert [(d.atc, d.items) for d in duplications] == [("N06AA09", tuple(items[:2]))]
     assert extract_index.check([items[0], items[0]]).duplications == ()
@@ -153,9 +182,16 @@ def test_same_level5_code_twice_is_duplication(extract_index: InteractionIndex) 
 # -- built catalogues: display rules, status, prefix coverage --------------------------------
 
 
-def _pair_catalogue(*, display_rules: tuple[int, ...] = (1, 2, 3, 4), status: str = "A", first_atc: str = "C03CA01") -> Catalogue:
+def _pair_catalogue(
+    *, display_rules: tuple[int, ...] = (1, 2, 3, 4), status: str = "A", first_atc: str = "C03CA01"
+) -> Catalogue:
     return make_catalogue(
-        make_interaction(first=[member("A", first_atc)], second=[member("B", "C09AA05")], display_rules=display_rules, status=status),
+        make_interaction(
+            first=[member("A", first_atc)],
+            second=[member("B", "C09AA05")],
+            display_rules=display_rules,
+            status=status,
+        ),
         make_not_assessed(atc="C09AA05", status="U"),
     )
 
@@ -178,9 +214,11 @@ def test_withdrawn_records_are_out_of_the_active_view() -> None:
     index = InteractionIndex.compile(_pair_catalogue(status="U"), "r")
     items = [CheckItem.atc("C03CA01"), CheckItem.atc("C09AA05")]
     result = index.check(items)
-    assert result.findings == () and result.not_assessed == ()
+    assert result.findings == ()
+    assert result.not_assessed == ()
     everything = index.check(items, active_only=False)
-    assert len(everything.findings) == 1 and len(everything.not_assessed) == 1
+    assert len(everything.findings) == 1
+    assert len(everything.not_assessed) == 1
 
 
 def test_salt_and_base_match_each_other() -> None:
@@ -197,7 +235,9 @@ def test_salt_and_base_match_each_other() -> None:
 
 @given(tail=st.integers(1, 99), other_tail=st.integers(1, 99), level=st.sampled_from([1, 3, 4, 5]))
 @settings(max_examples=60, deadline=None)
-def test_group_codes_cover_every_code_below_and_level5_only_itself(tail: int, other_tail: int, level: int) -> None:
+def test_group_codes_cover_every_code_below_and_level5_only_itself(
+    tail: int, other_tail: int, level: int
+) -> None:
     code, other = f"N06AB{tail:02d}", f"N06AB{other_tail:02d}"
     group_code = code[:level]
     index = InteractionIndex.compile(_pair_catalogue(first_atc=group_code), "r")
@@ -205,32 +245,65 @@ def test_group_codes_cover_every_code_below_and_level5_only_itself(tail: int, ot
     exact = InteractionIndex.compile(_pair_catalogue(first_atc=code), "r")
     expected = 1 if other == code else 0
     assert len(exact.check([CheckItem.atc(other), CheckItem.atc("C09AA05")]).findings) == expected
-    assert exact.check([CheckItem.atc(code[:5]), CheckItem.atc("C09AA05")]).findings == ()  # a class item is literal
+    assert (
+        exact.check([CheckItem.atc(code[:5]), CheckItem.atc("C09AA05")]).findings == ()
+    )  # a class item is literal
 
 
 EXTRACT_POOL = [
-    CheckItem.atc(code) for code in ("J05AP05", "J02AC04", "D01BA02", "N06AX25", "N02AB03", "N01AH01", "N07AB02", "N06AA22", "N06CA01")
-] + [CheckItem.product(SAROTEX_10), CheckItem.varenr(AMITRIPTYLIN_ORIFARM_10_VARENR), CheckItem.substance(PERIKUM), CheckItem.product(KODIMAGNYL)]
+    CheckItem.atc(code)
+    for code in (
+        "J05AP05",
+        "J02AC04",
+        "D01BA02",
+        "N06AX25",
+        "N02AB03",
+        "N01AH01",
+        "N07AB02",
+        "N06AA22",
+        "N06CA01",
+    )
+] + [
+    CheckItem.product(SAROTEX_10),
+    CheckItem.varenr(AMITRIPTYLIN_ORIFARM_10_VARENR),
+    CheckItem.substance(PERIKUM),
+    CheckItem.product(KODIMAGNYL),
+]
 
 
 def _summary(result):  # type: ignore[no-untyped-def]
-    findings = sorted((f.interaction_id, f.first.item.value, f.second.item.value, f.first.substance, f.second.substance) for f in result.findings)
+    findings = sorted(
+        (f.interaction_id, f.first.item.value, f.second.item.value, f.first.substance, f.second.substance)
+        for f in result.findings
+    )
     duplications = sorted((d.atc, frozenset(d.items)) for d in result.duplications)
     return findings, duplications, sorted(n.item.value for n in result.not_assessed)
 
 
-@given(items=st.lists(st.sampled_from(EXTRACT_POOL), min_size=2, max_size=len(EXTRACT_POOL), unique=True), data=st.data())
+@given(
+    items=st.lists(st.sampled_from(EXTRACT_POOL), min_size=2, max_size=len(EXTRACT_POOL), unique=True),
+    data=st.data(),
+)
 @settings(max_examples=80, deadline=None)
-def test_check_does_not_depend_on_item_order(extract_index: InteractionIndex, items: list[CheckItem], data: st.DataObject) -> None:
+def test_check_does_not_depend_on_item_order(
+    extract_index: InteractionIndex, items: list[CheckItem], data: st.DataObject
+) -> None:
     shuffled = data.draw(st.permutations(items))
-    both = (extract_index.check(items, include_relevans_3=True), extract_index.check(shuffled, include_relevans_3=True))
+    both = (
+        extract_index.check(items, include_relevans_3=True),
+        extract_index.check(shuffled, include_relevans_3=True),
+    )
     assert _summary(both[0]) == _summary(both[1])
 
 
 @given(items=st.lists(st.sampled_from(EXTRACT_POOL), min_size=2, max_size=6, unique=True))
 @settings(max_examples=60, deadline=None)
-def test_list_check_equals_the_union_of_pair_checks(extract_index: InteractionIndex, items: list[CheckItem]) -> None:
-    whole = {(f.interaction_id, f.items) for f in extract_index.check(items, include_relevans_3=True).findings}
+def test_list_check_equals_the_union_of_pair_checks(
+    extract_index: InteractionIndex, items: list[CheckItem]
+) -> None:
+    whole = {
+        (f.interaction_id, f.items) for f in extract_index.check(items, include_relevans_3=True).findings
+    }
     pairs = {
         (f.interaction_id, f.items)
         for i, a in enumerate(items)
@@ -251,7 +324,8 @@ def test_holder_swaps_atomically_and_returns_the_previous_index() -> None:
     second = InteractionIndex.compile(_pair_catalogue(display_rules=(4,)), "r2")
     assert holder.swap(first) is None
     assert holder.swap(second) is first
-    assert holder.current is second and holder.current.release_id == "r2"
+    assert holder.current is second
+    assert holder.current.release_id == "r2"
 
 
 def test_checks_in_flight_keep_their_release_while_swapping() -> None:
@@ -274,5 +348,6 @@ def test_checks_in_flight_keep_their_release_while_swapping() -> None:
     stop.set()
     for thread in threads:
         thread.join()
-    assert seen and all(release == finding_release for release, finding_release in seen)
+    assert seen
+    assert all(release == finding_release for release, finding_release in seen)
     assert {release for release, _ in seen} <= {"r0", "r1"}

@@ -35,7 +35,8 @@ def test_d_and_h_numbers_carry_their_offsets() -> None:
     birth = dt.date(1985, 6, 15)
     d_number = make_national_id(birth, kind=IdKind.D_NUMBER)
     h_number = make_national_id(birth, kind=IdKind.H_NUMBER)
-    assert d_number[:2] == "55" and h_number[2:4] == "46"
+    assert d_number[:2] == "55"
+    assert h_number[2:4] == "46"
     assert parse_national_id(d_number, allow_synthetic=False).kind is IdKind.D_NUMBER
     assert parse_national_id(h_number, allow_synthetic=False).kind is IdKind.H_NUMBER
 

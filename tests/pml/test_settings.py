@@ -16,8 +16,11 @@ def test_production_refuses_every_development_shortcut() -> None:
 
 def test_production_settings_that_are_complete_are_accepted(tmp_path: object) -> None:
     settings = Settings(
-        environment=Environment.PRODUCTION, database_url="postgresql://db/pml", auth_allow_development_key=False,
-        auth_jwks_url="https://helseid.example/jwks", allow_synthetic_national_ids=False,
+        environment=Environment.PRODUCTION,
+        database_url="postgresql://db/pml",
+        auth_allow_development_key=False,
+        auth_jwks_url="https://helseid.example/jwks",
+        allow_synthetic_national_ids=False,
     )
     with pytest.raises(DevelopmentKeyRefused):
         load_development_key(settings)

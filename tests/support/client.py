@@ -53,5 +53,7 @@ class ListClient:
             headers["Idempotency-Key"] = key
         return self.http.request(method, self.path(patient_id, suffix), json=body, headers=headers)
 
-    def add(self, patient_id: str, body: dict[str, Any], *, version: int, key: str | None = None) -> httpx.Response:
+    def add(
+        self, patient_id: str, body: dict[str, Any], *, version: int, key: str | None = None
+    ) -> httpx.Response:
         return self.write("POST", patient_id, "/entries", body, version=version, key=key)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pml.national_id import IdKind, make_national_id
 
-_rng = random.Random()  # noqa: S311 - test data
+_rng = random.Random()  # test data, not a secret
 
 
 def new_patient_id(*, kind: IdKind = IdKind.SYNTHETIC) -> str:

@@ -109,7 +109,8 @@ class ServerProcess:
 
 @dataclass
 class RedisProcess:
-    """A redis-server that keeps nothing on disk, for tests that need a real Redis (and to stop it mid-run)."""
+    """A redis-server that keeps nothing on disk, for tests that need a real Redis (and to stop it
+    mid-run)."""
 
     directory: Path
     port: int = field(default_factory=free_port)

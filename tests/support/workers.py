@@ -1,4 +1,7 @@
-"""Functions that run in separate OS processes (multiprocessing 'spawn'), so they live in an importable module."""
+"""Functions that run in separate OS processes (multiprocessing 'spawn').
+
+They live in an importable module so that the spawned processes can find them.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ def contend_each_round(
         client.close()
 
 
-def write_with_retries(base_url: str, token: str, patient_id: str, worker: int, writes: int, results: Any) -> None:
+def write_with_retries(
+    base_url: str, token: str, patient_id: str, worker: int, writes: int, results: Any
+) -> None:
     """Each intended write is retried on 412 with the version the problem reports, until acknowledged."""
     client = ListClient(base_url, token, timeout=30)
     try:
@@ -50,7 +55,9 @@ def write_with_retries(base_url: str, token: str, patient_id: str, worker: int, 
 def write_for_a_while(
     base_url: str, token: str, patient_id: str, seconds: float, acknowledged: Any
 ) -> None:
-    """Add entries with If-Match and retry on 412; report (monotonic time, version) of every acknowledged write."""
+    """Add entries with If-Match and retry on 412.
+
+    Report (monotonic time, version) of every acknowledged write."""
     import time
 
     client = ListClient(base_url, token, timeout=30)

@@ -13,15 +13,22 @@ BODY = f'<FEST xmlns="{M30}"><HentetDato>&x;</HentetDato></FEST>'
 HOSTILE = {
     "xxe-file": f'<?xml version="1.0"?>\n<!DOCTYPE FEST [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n{BODY}',
     "xxe-http": f'<?xml version="1.0"?>\n<!DOCTYPE FEST [<!ENTITY x SYSTEM "http://127.0.0.1:9/fest.dtd">]>\n{BODY}',
-    "external-dtd": f'<?xml version="1.0"?>\n<!DOCTYPE FEST SYSTEM "http://127.0.0.1:9/fest.dtd">\n{BODY.replace("&x;", "2026")}',
-    "parameter-entity": f'<?xml version="1.0"?>\n<!DOCTYPE FEST [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>\n{BODY}',
+    "external-dtd": (
+        '<?xml version="1.0"?>\n<!DOCTYPE FEST SYSTEM "http://127.0.0.1:9/fest.dtd">\n'
+        + BODY.replace("&x;", "2026")
+    ),
+    "parameter-entity": (
+        f'<?xml version="1.0"?>\n<!DOCTYPE FEST [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>\n{BODY}'
+    ),
     "internal-entity": f'<?xml version="1.0"?>\n<!DOCTYPE FEST [<!ENTITY x "2026-01-01T00:00:00">]>\n{BODY}',
     "billion-laughs": (
         '<?xml version="1.0"?>\n<!DOCTYPE FEST [<!ENTITY x0 "ha">'
         + "".join(f'<!ENTITY x{n} "{f"&x{n - 1};" * 10}">' for n in range(1, 10))
         + f'<!ENTITY x "&x9;">]>\n{BODY}'
     ),
-    "doctype-after-comment": f'<?xml version="1.0"?>\n<!-- harmless? -->\n<!DOCTYPE FEST [<!ENTITY x "y">]>\n{BODY}',
+    "doctype-after-comment": (
+        f'<?xml version="1.0"?>\n<!-- harmless? -->\n<!DOCTYPE FEST [<!ENTITY x "y">]>\n{BODY}'
+    ),
 }
 
 
@@ -35,7 +42,9 @@ def test_dtd_and_entity_tricks_are_refused(tmp_path: Path, name: str) -> None:
 
 def test_utf16_doctype_is_refused_too(tmp_path: Path) -> None:
     path = tmp_path / "utf16.xml"
-    path.write_bytes(HOSTILE["xxe-file"].replace('version="1.0"', 'version="1.0" encoding="utf-16"').encode("utf-16"))
+    path.write_bytes(
+        HOSTILE["xxe-file"].replace('version="1.0"', 'version="1.0" encoding="utf-16"').encode("utf-16")
+    )
     with pytest.raises(UnsafeXmlError):
         parse_release(path)
 
@@ -63,7 +72,8 @@ def _truncated_extract(tmp_path: Path, fraction: float) -> Path:
 def test_truncated_file_raises_with_a_line_number(tmp_path: Path, fraction: float) -> None:
     with pytest.raises(FestFormatError) as caught:
         parse_release(_truncated_extract(tmp_path, fraction))
-    assert caught.value.line is not None and caught.value.line > 1
+    assert caught.value.line is not None
+    assert caught.value.line > 1
     assert "line" in str(caught.value)
 
 
@@ -71,7 +81,7 @@ def test_truncated_file_fails_after_yielding_records(tmp_path: Path) -> None:
     # A streaming consumer sees records first and the error last: it must load in a
     # transaction and roll back, which is what parse_release's all-or-nothing does.
     received = []
-    with pytest.raises(FestFormatError):
+    with pytest.raises(FestFormatError):  # noqa: PT012 - what the loop collected before the error is the point
         for record in FestReader(_truncated_extract(tmp_path, 0.9)).records():
             received.append(record)
     assert received
@@ -80,7 +90,10 @@ def test_truncated_file_fails_after_yielding_records(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content"),
     [
-        ("mismatched-tag", f'<FEST xmlns="{M30}"><HentetDato>2026</HentetDato><KatInteraksjon></KatVirkestoff></FEST>'),
+        (
+            "mismatched-tag",
+            f'<FEST xmlns="{M30}"><HentetDato>2026</HentetDato><KatInteraksjon></KatVirkestoff></FEST>',
+        ),
         ("not-xml", "this is not a FEST file"),
         ("empty", ""),
         ("undefined-entity", f'<FEST xmlns="{M30}"><HentetDato>&nbsp;</HentetDato></FEST>'),
@@ -89,13 +102,17 @@ def test_truncated_file_fails_after_yielding_records(tmp_path: Path) -> None:
         (
             "three-substance-groups",
             f'<FEST xmlns="{M30}"><HentetDato>2026</HentetDato><KatInteraksjon><OppfInteraksjon><Id>E</Id>'
-            '<Tidspunkt>2026-01-01T00:00:00</Tidspunkt><Status V="A"/><Interaksjon><Id>I</Id><Relevans V="1"/>'
-            "<Substansgruppe/><Substansgruppe/><Substansgruppe/></Interaksjon></OppfInteraksjon></KatInteraksjon></FEST>",
+            '<Tidspunkt>2026-01-01T00:00:00</Tidspunkt><Status V="A"/>'
+            '<Interaksjon><Id>I</Id><Relevans V="1"/>'
+            "<Substansgruppe/><Substansgruppe/><Substansgruppe/></Interaksjon>"
+            "</OppfInteraksjon></KatInteraksjon></FEST>",
         ),
         (
             "package-without-varenr",
-            f'<FEST xmlns="{M30}"><HentetDato>2026</HentetDato><KatLegemiddelpakning><OppfLegemiddelpakning><Id>E</Id>'
-            '<Tidspunkt>2026-01-01T00:00:00</Tidspunkt><Status V="A"/><Legemiddelpakning><Id>P</Id></Legemiddelpakning>'
+            f'<FEST xmlns="{M30}"><HentetDato>2026</HentetDato>'
+            "<KatLegemiddelpakning><OppfLegemiddelpakning><Id>E</Id>"
+            '<Tidspunkt>2026-01-01T00:00:00</Tidspunkt><Status V="A"/>'
+            "<Legemiddelpakning><Id>P</Id></Legemiddelpakning>"
             "</OppfLegemiddelpakning></KatLegemiddelpakning></FEST>",
         ),
     ],

@@ -42,7 +42,8 @@ def test_namespaced_fixture_really_uses_the_forskrivning_namespace() -> None:
     text = (FIXTURES / "fest-utdrag-2026-09-08-namespaced.xml").read_text(encoding="utf-8")
     assert text.count(f'<LegemiddelMerkevare xmlns="{FS}">') == 12
     assert text.count(f'<VirkestoffMedStyrke xmlns="{FS}">') == 9
-    assert f'<FEST xmlns="{M30}">' in text and "<Interaksjon>" in text
+    assert f'<FEST xmlns="{M30}">' in text
+    assert "<Interaksjon>" in text
 
 
 def test_sha256_is_computed_while_streaming() -> None:
@@ -81,7 +82,11 @@ def test_product_fields(fest_fixture: Path) -> None:
 def test_package_to_product_to_substance_chain(fest_fixture: Path) -> None:
     catalogue = parse_catalogue(fest_fixture)
     package = next(p for p in catalogue.packages.values() if p.varenr == "564290")
-    assert (package.ean, package.atc, package.swap_group_id) == ("7046265642909", "N06AA09", "ID_E68A44F4-7B33-4BD9-A067-5896B532E6FB")
+    assert (package.ean, package.atc, package.swap_group_id) == (
+        "7046265642909",
+        "N06AA09",
+        "ID_E68A44F4-7B33-4BD9-A067-5896B532E6FB",
+    )
     product = catalogue.products[package.product_id or ""]
     strength = catalogue.strengths[product.strength_ids[0]]
     assert (strength.strength_value, strength.strength_unit) == ("10", "mg")
@@ -105,16 +110,21 @@ def test_interaction_record_fields(fest_fixture: Path) -> None:
     assert record.entry_id == "ID_87EC2EB1-7EFD-45F5-8AED-D26E859425E5"
     assert (record.relevans, record.source_basis, record.display_rules) == (1, "2", (1, 4, 2, 3))
     johannesurt, tca = record.groups
-    assert johannesurt.name == "Johannesurt" and tca.name is None
+    assert johannesurt.name == "Johannesurt"
+    assert tca.name is None
     assert [(m.name, m.atc, m.substance_ids) for m in johannesurt.members] == [
         ("Perikum", None, ("ID_D8977B6C-F30E-40E2-AA71-E7F3A4B9497E",)),
         ("Prikkperikum", None, ("ID_1C167165-DCF4-47D9-878F-234E5EA2A534",)),
         ("Hyperici herba", "N06AX25", ()),
     ]
-    assert tca.members[0].atc == "N06AA" and len(tca.members) == 22
-    assert len(record.references) == 4 and record.references[0].link == "http://tidsskriftet.no/article/1782258"
+    assert tca.members[0].atc == "N06AA"
+    assert len(tca.members) == 22
+    assert len(record.references) == 4
+    assert record.references[0].link == "http://tidsskriftet.no/article/1782258"
     assert record.handling is None
-    assert catalogue.not_assessed == [NotAssessed(entry_id="ID_12F59012-13DC-4264-96DF-290B598C7C70", atc="N07AB02", name="Betanekol")]
+    assert catalogue.not_assessed == [
+        NotAssessed(entry_id="ID_12F59012-13DC-4264-96DF-290B598C7C70", atc="N07AB02", name="Betanekol")
+    ]
 
 
 def test_dangling_references_are_tolerated(fest_fixture: Path) -> None:
@@ -126,14 +136,18 @@ def test_dangling_references_are_tolerated(fest_fixture: Path) -> None:
 
 
 def _minimal_fest(body: str, *, namespace: str = M30) -> str:
-    return f'<?xml version="1.0" encoding="utf-8"?>\n<FEST xmlns="{namespace}"><HentetDato>2026-01-01T00:00:00</HentetDato>{body}</FEST>\n'
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<FEST xmlns="{namespace}">'
+        f"<HentetDato>2026-01-01T00:00:00</HentetDato>{body}</FEST>\n"
+    )
 
 
 def test_status_u_records_are_kept_and_marked(tmp_path: Path) -> None:
     product = (
         "<KatLegemiddelMerkevare><OppfLegemiddelMerkevare><Id>E1</Id><Tidspunkt>2026-01-01T00:00:00</Tidspunkt>"
         '<Status V="U" DN="Utgått oppføring"/>'
-        f'<LegemiddelMerkevare xmlns="{FS}"><Atc V="N06AA09"/><NavnFormStyrke>X tab 1 mg</NavnFormStyrke><Id>P1</Id>'
+        f'<LegemiddelMerkevare xmlns="{FS}"><Atc V="N06AA09"/>'
+        "<NavnFormStyrke>X tab 1 mg</NavnFormStyrke><Id>P1</Id>"
         "<Varenavn>X</Varenavn></LegemiddelMerkevare></OppfLegemiddelMerkevare></KatLegemiddelMerkevare>"
     )
     path = tmp_path / "u.xml"
@@ -144,11 +158,15 @@ def test_status_u_records_are_kept_and_marked(tmp_path: Path) -> None:
 
 
 def test_unused_catalogues_are_skipped_and_counted(tmp_path: Path) -> None:
-    filler = (
-        "<KatKodeverk>"
-        + "<OppfKodeverk><Id>K</Id><Tidspunkt>2026-01-01T00:00:00</Tidspunkt><Status V='A'/><Kodeverk><Info/></Kodeverk></OppfKodeverk>" * 3
-        + "</KatKodeverk><KatRefusjon><OppfRefusjon><Id>R</Id><Tidspunkt>2026-01-01T00:00:00</Tidspunkt><Status V='A'/><Refusjonshjemmel/></OppfRefusjon></KatRefusjon>"
+    code_list = (
+        "<OppfKodeverk><Id>K</Id><Tidspunkt>2026-01-01T00:00:00</Tidspunkt><Status V='A'/>"
+        "<Kodeverk><Info/></Kodeverk></OppfKodeverk>"
     )
+    refund = (
+        "<KatRefusjon><OppfRefusjon><Id>R</Id><Tidspunkt>2026-01-01T00:00:00</Tidspunkt><Status V='A'/>"
+        "<Refusjonshjemmel/></OppfRefusjon></KatRefusjon>"
+    )
+    filler = "<KatKodeverk>" + code_list * 3 + "</KatKodeverk>" + refund
     path = tmp_path / "filler.xml"
     path.write_text(_minimal_fest(filler), encoding="utf-8")
     release = parse_release(path)

@@ -36,9 +36,11 @@ def test_the_change_history_refuses_update_and_delete(
 
 
 def test_the_change_history_refuses_truncate(database_url: str) -> None:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
-            conn.execute("TRUNCATE list_change CASCADE")
+    with (
+        psycopg.connect(libpq_url(database_url)) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+    ):
+        conn.execute("TRUNCATE list_change CASCADE")
 
 
 @pytest.mark.parametrize(
@@ -48,7 +50,9 @@ def test_the_change_history_refuses_truncate(database_url: str) -> None:
         "DELETE FROM audit_record WHERE patient_id = %s",
     ],
 )
-def test_the_audit_log_refuses_update_and_delete(database_url: str, lists: ListClient, statement: str) -> None:
+def test_the_audit_log_refuses_update_and_delete(
+    database_url: str, lists: ListClient, statement: str
+) -> None:
     patient_id = new_patient_id()
     assert lists.read(patient_id).status_code == 200  # leaves one audit record
     with psycopg.connect(libpq_url(database_url)) as conn:

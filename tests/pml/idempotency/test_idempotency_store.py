@@ -43,6 +43,8 @@ def test_a_key_saved_twice_is_a_409_and_the_first_response_stays(database_url: s
 
 
 def test_the_fingerprint_ignores_key_order_but_not_values() -> None:
-    assert request_fingerprint("POST", "/p", {"a": 1, "b": 2}) == request_fingerprint("POST", "/p", {"b": 2, "a": 1})
+    assert request_fingerprint("POST", "/p", {"a": 1, "b": 2}) == request_fingerprint(
+        "POST", "/p", {"b": 2, "a": 1}
+    )
     assert request_fingerprint("POST", "/p", {"a": 1}) != request_fingerprint("POST", "/p", {"a": 2})
     assert request_fingerprint("POST", "/p", {"a": 1}) != request_fingerprint("PATCH", "/p", {"a": 1})

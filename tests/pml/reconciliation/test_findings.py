@@ -82,9 +82,12 @@ def test_the_same_medicine_written_another_way_is_unchanged(resolver: Resolver) 
     listed = entry("Selo-Zok depottab 50 mg", atc="C07AB02", strength="50 mg", dose_text="1 tablett morgen")
     found = findings([listed], [{"name": "Selo-zok 50mg", "dose_text": "1+0+0"}], resolver)
     unchanged = only(found, FindingClass.UNCHANGED)
-    assert unchanged.list_entry_id == listed.id and unchanged.source_index == 0
-    assert unchanged.state is FindingState.INFORMATIONAL and unchanged.action is None
-    assert unchanged.evidence.match is not None and unchanged.evidence.match.certainty.value == "certain"
+    assert unchanged.list_entry_id == listed.id
+    assert unchanged.source_index == 0
+    assert unchanged.state is FindingState.INFORMATIONAL
+    assert unchanged.action is None
+    assert unchanged.evidence.match is not None
+    assert unchanged.evidence.match.certainty.value == "certain"
 
 
 def test_a_medicine_only_the_source_has_is_new_and_accepting_adds_it(resolver: Resolver) -> None:
@@ -95,9 +98,12 @@ def test_a_medicine_only_the_source_has_is_new_and_accepting_adds_it(resolver: R
     assert isinstance(new.action, AddEntryAction)
     added = new.action.entry
     assert (added.display_name, added.product.atc, added.strength) == ("Albyl E 75 mg", "B01AC06", "75 mg")
-    assert added.start_date == dt.date(2026, 10, 1) and added.dose_text == "1 tablett morgen"
-    assert added.dosage is not None and added.dosage.schedule[0].time_of_day.value == "morning"
-    assert added.source is Source.GP and new.state is FindingState.OPEN
+    assert added.start_date == dt.date(2026, 10, 1)
+    assert added.dose_text == "1 tablett morgen"
+    assert added.dosage is not None
+    assert added.dosage.schedule[0].time_of_day.value == "morning"
+    assert added.source is Source.GP
+    assert new.state is FindingState.OPEN
 
 
 @pytest.mark.parametrize(
@@ -116,7 +122,8 @@ def test_a_list_medicine_the_source_leaves_out_is_missing(
     found = findings([furix], [], resolver, source=source, kind=kind)
     missing = only(found, FindingClass.MISSING_IN_SOURCE)
     assert missing.list_entry_id == furix.id
-    assert isinstance(missing.action, StopEntryAction) is stops and (missing.action is None) is not stops
+    assert isinstance(missing.action, StopEntryAction) is stops
+    assert (missing.action is None) is not stops
 
 
 def test_a_dispensing_says_nothing_about_what_it_leaves_out(resolver: Resolver) -> None:
@@ -128,8 +135,10 @@ def test_another_strength_and_another_regimen_are_a_dose_change(resolver: Resolv
     listed = entry("Metformin Sandoz tab 500 mg", atc="A10BA02", strength="500 mg", dose_text="1+0+1")
     found = findings([listed], [{"name": "Glucophage 1 g", "dose_text": "1 x 3"}], resolver)
     changed = only(found, FindingClass.DOSE_CHANGED)
-    assert len(changed.evidence.differences) == 2 and not changed.needs_review
-    assert isinstance(changed.action, ChangeEntryAction) and changed.action.entry_id == listed.id
+    assert len(changed.evidence.differences) == 2
+    assert not changed.needs_review
+    assert isinstance(changed.action, ChangeEntryAction)
+    assert changed.action.entry_id == listed.id
     change = changed.action.change
     assert (change.strength, change.dose_text, change.dosage) == ("1 g", "1 x 3", None)
 
@@ -178,7 +187,8 @@ def test_a_dispensing_of_a_stopped_medicine_waits_for_a_prescriber(resolver: Res
         findings([marevan], [sent], resolver, source=Source.PHARMACY, kind=SnapshotKind.DISPENSING),
         FindingClass.STATUS_CONFLICT,
     )
-    assert conflict.action is None and conflict.state is FindingState.OPEN
+    assert conflict.action is None
+    assert conflict.state is FindingState.OPEN
 
 
 def test_two_brands_of_one_substance_in_the_source_are_duplicate_therapy(resolver: Resolver) -> None:
@@ -187,7 +197,8 @@ def test_two_brands_of_one_substance_in_the_source_are_duplicate_therapy(resolve
     found = findings([paracet], sent, resolver)
     assert only(found, FindingClass.UNCHANGED).source_index == 0
     duplicate = only(found, FindingClass.DUPLICATE_THERAPY)
-    assert duplicate.source_index == 1 and duplicate.action is None
+    assert duplicate.source_index == 1
+    assert duplicate.action is None
     assert duplicate.evidence.related[0].role == "duplicate_of"
 
 
@@ -201,7 +212,8 @@ def test_two_brands_of_one_substance_on_the_list_offer_to_stop_the_one_the_sourc
     found = findings([selo, generic], [{"name": "Selo-Zok 50 mg", "dose_text": "1x1"}], resolver)
     duplicate = only(found, FindingClass.DUPLICATE_THERAPY)
     assert duplicate.list_entry_id == generic.id
-    assert isinstance(duplicate.action, StopEntryAction) and duplicate.action.entry_id == generic.id
+    assert isinstance(duplicate.action, StopEntryAction)
+    assert duplicate.action.entry_id == generic.id
 
 
 def test_a_regular_and_an_as_needed_dose_of_one_substance_are_no_duplicate(resolver: Resolver) -> None:
@@ -220,8 +232,10 @@ def test_a_regular_and_an_as_needed_dose_of_one_substance_are_no_duplicate(resol
 def test_a_name_no_catalogue_medicine_fits_is_unresolved_free_text(resolver: Resolver) -> None:
     found = findings([], [{"name": "Tran", "dose_text": "5 ml daglig"}], resolver)
     unresolved = only(found, FindingClass.UNRESOLVED_FREE_TEXT)
-    assert unresolved.needs_review and isinstance(unresolved.action, AddEntryAction)
-    assert unresolved.action.entry.display_name == "Tran" and unresolved.action.entry.product.atc is None
+    assert unresolved.needs_review
+    assert isinstance(unresolved.action, AddEntryAction)
+    assert unresolved.action.entry.display_name == "Tran"
+    assert unresolved.action.entry.product.atc is None
 
 
 def test_a_free_text_written_alike_is_offered_as_a_possible_match_never_merged(resolver: Resolver) -> None:
@@ -231,7 +245,8 @@ def test_a_free_text_written_alike_is_offered_as_a_possible_match_never_merged(r
     missing = only(found, FindingClass.MISSING_IN_SOURCE)
     assert unresolved.evidence.related[0].role == "possible_match"
     assert unresolved.evidence.related[0].entry_id == omega.id
-    assert missing.needs_review and missing.list_entry_id == omega.id
+    assert missing.needs_review
+    assert missing.list_entry_id == omega.id
 
 
 def test_a_free_text_written_the_same_matches(resolver: Resolver) -> None:
@@ -280,7 +295,8 @@ def test_a_pharmacy_dispensing_of_an_active_entry_proposes_its_date(resolver: Re
     }
     found = findings([listed], [sent], resolver, source=Source.PHARMACY, kind=SnapshotKind.DISPENSING)
     dispensed = only(found, FindingClass.UNCHANGED)
-    assert dispensed.action is not None and dispensed.action.kind == "record_dispensing"
+    assert dispensed.action is not None
+    assert dispensed.action.kind == "record_dispensing"
     assert dispensed.action.dispensed_on == dt.date(2026, 11, 19)  # type: ignore[union-attr]
 
 

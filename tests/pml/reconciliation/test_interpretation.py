@@ -67,7 +67,8 @@ def test_a_combination_strength_gives_each_part_and_a_bare_number_needs_a_unit()
 )
 def test_norwegian_dose_texts_are_read(text: str, described: str) -> None:
     reading = read_dose_text(text, default_unit="tablett")
-    assert reading.summary is not None and reading.summary.describe() == described
+    assert reading.summary is not None
+    assert reading.summary.describe() == described
     assert reading.text == text
 
 
@@ -80,7 +81,8 @@ def test_only_exact_texts_become_a_structured_dosage() -> None:
 @pytest.mark.parametrize("text", ["etter skjema", "Doseres etter INR", "iht. INR"])
 def test_a_dose_by_chart_is_recognised_but_not_guessed(text: str) -> None:
     reading = read_dose_text(text)
-    assert reading.by_chart and reading.summary is None
+    assert reading.by_chart
+    assert reading.summary is None
 
 
 @pytest.mark.parametrize(
@@ -159,15 +161,19 @@ def test_names_no_medicine_fits_with_certainty_stay_unresolved(resolver: Resolve
 def test_look_alike_substances_resolve_apart(resolver: Resolver) -> None:
     citalopram = resolver.resolve(MedicineRef(name="Citalopram 20 mg"))
     escitalopram = resolver.resolve(MedicineRef(name="Escitalopram 20 mg"))
-    assert citalopram.identified and escitalopram.identified
+    assert citalopram.identified
+    assert escitalopram.identified
     assert citalopram.substances != escitalopram.substances
 
 
 def test_ids_come_before_names_and_must_agree_with_them(resolver: Resolver) -> None:
     varenr = varenr_of(resolver, "Selo-Zok depottab 50 mg")
     by_varenr = resolver.resolve(MedicineRef(varenr=varenr, name="Selo-Zok depottab 50 mg"))
-    assert by_varenr.method is ResolutionMethod.VARENR and by_varenr.product_name == "Selo-Zok depottab 50 mg"
+    assert by_varenr.method is ResolutionMethod.VARENR
+    assert by_varenr.product_name == "Selo-Zok depottab 50 mg"
     by_atc = resolver.resolve(MedicineRef(atc="C07AB02"))
-    assert by_atc.method is ResolutionMethod.ATC and by_atc.substance_names == ("Metoprolol",)
+    assert by_atc.method is ResolutionMethod.ATC
+    assert by_atc.substance_names == ("Metoprolol",)
     conflict = resolver.resolve(MedicineRef(varenr=varenr, name="Marevan 2,5 mg"))
-    assert conflict.method is ResolutionMethod.CONFLICT and not conflict.identified
+    assert conflict.method is ResolutionMethod.CONFLICT
+    assert not conflict.identified

@@ -141,7 +141,8 @@ async def test_a_snapshot_is_stored_byte_for_byte_with_who_sent_it(
     assert stored == [(raw, hashlib.sha256(raw).hexdigest(), "9144889", "gp", "medication_list")]
     async with database.read_transaction() as session:
         record = await service_of(session, None).snapshot(patient, outcome.snapshot.id)
-    assert record.document is not None and record.document["entries"][0]["lokal_kode"] == "X-17"
+    assert record.document is not None
+    assert record.document["entries"][0]["lokal_kode"] == "X-17"
     assert outcome.interpretation is InterpretationStatus.PROPOSED
 
 
@@ -188,13 +189,13 @@ async def test_a_snapshot_whose_interpretation_fails_is_kept_and_can_be_reconcil
         resolver=broken,
     )
     assert outcome.interpretation is InterpretationStatus.FAILED
-    assert outcome.proposal is not None and outcome.proposal.status is ProposalStatus.FAILED
+    assert outcome.proposal is not None
+    assert outcome.proposal.status is ProposalStatus.FAILED
     retried = await propose_or_record_failure(
         database, server_settings, patient, outcome.snapshot.id, CLINICIAN, resolver
     )
-    assert (
-        retried.interpretation is InterpretationStatus.PROPOSED and retried.snapshot.id == outcome.snapshot.id
-    )
+    assert retried.interpretation is InterpretationStatus.PROPOSED
+    assert retried.snapshot.id == outcome.snapshot.id
 
 
 async def test_without_a_catalogue_the_snapshot_is_stored_and_deferred(
@@ -211,7 +212,8 @@ async def test_without_a_catalogue_the_snapshot_is_stored_and_deferred(
         idempotency_key=None,
         resolver=None,
     )
-    assert outcome.interpretation is InterpretationStatus.DEFERRED and outcome.proposal is None
+    assert outcome.interpretation is InterpretationStatus.DEFERRED
+    assert outcome.proposal is None
 
 
 async def test_a_retried_submission_stores_nothing_twice_and_a_reused_key_is_refused(
@@ -263,7 +265,8 @@ async def test_a_proposal_states_its_list_version_and_catalogue_and_a_newer_one_
         service = service_of(session, resolver)
         replaced = await service.proposal(patient, proposal.id)
         open_ids = {p.id for p in (await service.open_proposals(patient)).proposals}
-    assert replaced.status is ProposalStatus.SUPERSEDED and replaced.superseded_by == newer.id
+    assert replaced.status is ProposalStatus.SUPERSEDED
+    assert replaced.superseded_by == newer.id
     assert {f.state for f in replaced.findings if f.state is not FindingState.INFORMATIONAL} <= {
         FindingState.SUPERSEDED
     }
@@ -292,14 +295,18 @@ async def test_a_dispensing_of_an_active_entry_records_its_date_by_policy_with_p
     )
     proposal = await _submit(database, server_settings, patient, raw, resolver, actor=PHARMACIST)
     current = await current_list(database, patient)
-    assert current.version == 2 and current.entries[0].last_dispensed_on == dt.date(2026, 11, 19)
-    assert proposal.status is ProposalStatus.CLOSED and proposal.list_version == 2
+    assert current.version == 2
+    assert current.entries[0].last_dispensed_on == dt.date(2026, 11, 19)
+    assert proposal.status is ProposalStatus.CLOSED
+    assert proposal.list_version == 2
     assert [f.state for f in proposal.findings] == [FindingState.AUTO_APPLIED]
     async with database.read_transaction() as session:
         change = (await lists_of(session).history(patient, before_version=None, limit=1)).changes[0]
         history = await service_of(session, resolver).decision_history(patient, before=None, limit=10)
-    assert change.provenance is not None and change.provenance.policy == "dispensing_updates_last_dispensed"
-    assert change.provenance.finding_id == proposal.findings[0].id and change.actor.role == "pharmacist"
+    assert change.provenance is not None
+    assert change.provenance.policy == "dispensing_updates_last_dispensed"
+    assert change.provenance.finding_id == proposal.findings[0].id
+    assert change.actor.role == "pharmacist"
     assert [(d.decision, d.policy) for d in history.decisions] == [
         (DecisionKind.AUTO, "dispensing_updates_last_dispensed")
     ]
@@ -361,7 +368,8 @@ async def test_accepting_changes_the_list_with_provenance_and_rejecting_changes_
         change.provenance.finding_id,
         change.provenance.decision_id,
     ) == (proposal.snapshot_id, proposal.id, new, accepted.id)
-    assert outcome.proposal.status is ProposalStatus.CLOSED and outcome.proposal.list_version == 3
+    assert outcome.proposal.status is ProposalStatus.CLOSED
+    assert outcome.proposal.list_version == 3
     states = {f.id: f.state for f in outcome.proposal.findings}
     assert (states[new], states[missing]) == (FindingState.ACCEPTED, FindingState.REJECTED)
 
@@ -476,7 +484,8 @@ async def test_a_change_the_list_refuses_rolls_back_the_whole_batch(
             {"finding_id": str(changed), "decision": "edit", "edited_action": resume},
         )
     current = await current_list(database, patient)
-    assert current.version == 1 and [e.display_name for e in current.entries] == ["Selo-Zok depottab 50 mg"]
+    assert current.version == 1
+    assert [e.display_name for e in current.entries] == ["Selo-Zok depottab 50 mg"]
 
 
 async def test_a_decided_finding_takes_no_second_decision_and_a_stale_if_match_is_refused(
@@ -533,7 +542,8 @@ async def test_a_proposal_behind_the_list_is_re_evaluated_and_nothing_is_applied
     stale = await _decide(
         database, resolver, patient, proposal.id, 2, {"finding_id": str(new), "decision": "accept"}
     )
-    assert isinstance(stale, StaleProposal) and stale.current_version == 2
+    assert isinstance(stale, StaleProposal)
+    assert stale.current_version == 2
     assert stale.proposal.list_version == 2
     assert [e.display_name for e in (await current_list(database, patient)).entries] == [
         "Selo-Zok depottab 50 mg",
@@ -547,7 +557,8 @@ async def test_a_proposal_behind_the_list_is_re_evaluated_and_nothing_is_applied
     applied = await _decide(
         database, resolver, patient, proposal.id, 2, {"finding_id": str(new), "decision": "accept"}
     )
-    assert isinstance(applied, DecisionOutcome) and applied.medication_list.version == 3
+    assert isinstance(applied, DecisionOutcome)
+    assert applied.medication_list.version == 3
 
 
 async def test_a_rejection_survives_re_evaluation(
