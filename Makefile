@@ -18,8 +18,10 @@ $(INSTALLED): pyproject.toml constraints.txt
 run: $(INSTALLED)
 	$(BIN)/pml serve
 
-## test: the whole test suite against a throwaway PostgreSQL (and Redis) started by the tests themselves
+## test: ruff and mypy, then the whole test suite against a throwaway PostgreSQL (and Redis) started by the tests
 test: $(INSTALLED)
+	$(BIN)/ruff check pml api interactions loaders tests
+	$(BIN)/mypy
 	bash scripts/test-services.sh
 	$(BIN)/pytest
 
