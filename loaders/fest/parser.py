@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +33,7 @@ from lxml import etree
 
 from interactions.model import (
     STATUS_ACTIVE,
+    STATUS_WITHDRAWN,
     Catalogue,
     CatalogueRecord,
     GroupMember,
@@ -78,8 +79,11 @@ def _tags(names: tuple[str, ...]) -> list[str]:
     return [f"{{{ns}}}{name}" for ns in FEST_NAMESPACES for name in names]
 
 
-_LISTENED_TAGS = _tags(tuple(f"Oppf{name}" for name in CATALOGUES) + tuple(f"Kat{name}" for name in CATALOGUES) + ("HentetDato",))
+_LISTENED_TAGS = _tags(
+    tuple(f"Oppf{name}" for name in CATALOGUES) + tuple(f"Kat{name}" for name in CATALOGUES) + ("HentetDato",)
+)
 ENTRY_TAGS = _tags(tuple(f"Oppf{name}" for name in CATALOGUES))
+_LISTENED_LOCAL_NAMES = {tag: tag.rsplit("}", 1)[-1] for tag in _LISTENED_TAGS}
 
 
 def _local_name(tag: Any) -> str:
@@ -90,183 +94,285 @@ def _namespace(tag: str) -> str:
     return tag[1 : tag.index("}")] if tag.startswith("{") else ""
 
 
-class _Fields:
-    """Reads an element's descendants by local-name path ("A/B") in the element's own
-    namespace. Children are grouped by tag in one pass on first use: far cheaper than an
-    lxml find() per field."""
+class _Shape:
+    """The children one kind of element is read by: `single` local names (the first such child counts) and
+    `repeated` ones (every such child, in order), in the element's own namespace. `read` collects them in ONE
+    pass over the children, matching full tags against a table built once per element tag: far cheaper than a
+    find() per field or grouping every child (most children of a FEST record are never read)."""
 
-    __slots__ = ("element", "_prefix", "_by_tag")
+    __slots__ = ("_names", "_repeated", "_tables")
 
-    def __init__(self, element: Any) -> None:
-        self.element = element
-        tag = element.tag
-        self._prefix = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
-        self._by_tag: dict[str, list[Any]] | None = None
+    def __init__(self, single: str, repeated: str = "") -> None:
+        self._names = (*single.split(), *repeated.split())
+        self._repeated = frozenset(repeated.split())
+        self._tables: dict[str, dict[str, str]] = {}
 
-    def _named(self, name: str) -> list[Any]:
-        if self._by_tag is None:
-            self._by_tag = {}
-            for child in self.element:
-                self._by_tag.setdefault(child.tag, []).append(child)
-        return self._by_tag.get(self._prefix + name, [])
+    def read(self, element: Any) -> dict[str, Any]:
+        """Local name -> the first child (single names) or the list of children (repeated names)."""
+        table = self._tables.get(element.tag) or self._table(element.tag)
+        repeated = self._repeated
+        found: dict[str, Any] = {}
+        for child in element:
+            name = table.get(child.tag)
+            if name is None:
+                continue
+            if name not in found:
+                found[name] = [child] if name in repeated else child
+            elif name in repeated:
+                found[name].append(child)
+        return found
 
-    def nodes(self, path: str) -> list[Any]:
-        first, _, rest = path.partition("/")
-        found = self._named(first)
-        return [node for parent in found for node in _Fields(parent).nodes(rest)] if rest else found
+    def first(self, element: Any, name: str) -> Any:
+        """The first child called `name` (one of this shape's names), or None."""
+        table = self._tables.get(element.tag) or self._table(element.tag)
+        for child in element:
+            if table.get(child.tag) == name:
+                return child
+        return None
 
-    def raw_text(self, path: str) -> str | None:
-        found = self.nodes(path)
-        return found[0].text if found else None
+    def _table(self, tag: str) -> dict[str, str]:
+        prefix = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+        table = self._tables[tag] = {prefix + name: name for name in self._names}
+        return table
 
-    def text(self, path: str) -> str | None:
-        value = self.raw_text(path)
-        return value.strip() or None if value else None
 
-    def required(self, path: str) -> str:
-        value = self.text(path)
-        if value is None:
-            raise FestFormatError(f"{_local_name(self.element.tag)} without {path}", self.element.sourceline)
-        return value
+def _text(element: Any) -> str | None:
+    """An element's stripped text; None for no element, no text or only whitespace."""
+    if element is None:
+        return None
+    value: str | None = element.text
+    return value.strip() or None if value else None
 
-    def attr(self, path: str, attribute: str = "V") -> str | None:
-        found = self.nodes(path)
-        return found[0].get(attribute) if found else None
 
-    def texts(self, path: str) -> tuple[str, ...]:
-        return tuple(node.text.strip() for node in self.nodes(path) if node.text and node.text.strip())
+def _texts(elements: Iterable[Any]) -> tuple[str, ...]:
+    return tuple([text for element in elements if (text := _text(element)) is not None])
 
-    def attrs(self, path: str, attribute: str = "V") -> tuple[str, ...]:
-        return tuple(value for node in self.nodes(path) if (value := node.get(attribute)) is not None)
 
-    def children(self, path: str) -> list[_Fields]:
-        return [_Fields(node) for node in self.nodes(path)]
+def _attr(element: Any, attribute: str = "V") -> str | None:
+    return None if element is None else element.get(attribute)
+
+
+def _attrs(elements: Iterable[Any], attribute: str = "V") -> tuple[str, ...]:
+    return tuple([value for element in elements if (value := element.get(attribute)) is not None])
+
+
+def _required(found: dict[str, Any], name: str, element: Any) -> str:
+    value = _text(found.get(name))
+    if value is None:
+        raise FestFormatError(f"{_local_name(element.tag)} without {name}", element.sourceline)
+    return value
+
+
+def _nested(found: dict[str, Any], name: str, shape: _Shape, inner: str) -> Any:
+    """The first `name`/`inner` grandchild, looking through every `name` child in turn."""
+    for parent in found.get(name, ()):
+        child = shape.first(parent, inner)
+        if child is not None:
+            return child
+    return None
 
 
 # -- record builders (one per FEST content element) ------------------------------------
 
+_PRODUCT = _Shape(
+    "Id Varenavn NavnFormStyrke Atc LegemiddelformKort LegemiddelformLang",
+    "AdministreringLegemiddel SortertVirkestoffMedStyrke",
+)
+_ADMINISTRATION = _Shape("Administrasjonsvei")
+_SORTED_STRENGTH = _Shape("Sortering RefVirkestoffMedStyrke")
+_PACKAGE = _Shape("Id Varenr Ean Atc NavnFormStyrke", "Pakningsinfo PakningByttegruppe")
+_PACKAGE_INFO = _Shape("RefLegemiddelMerkevare")
+_PACKAGE_SWAP_GROUP = _Shape("RefByttegruppe")
+_SUBSTANCE = _Shape("Id Navn NavnEngelsk Atc", "RefVirkestoff")
+_STRENGTH = _Shape("Id RefVirkestoff Styrke StyrkeNevner AtcKombipreparat")
+_SWAP_GROUP = _Shape("Id Kode")
+_INTERACTION = _Shape(
+    "Id Relevans KliniskKonsekvens Situasjonskriterium Interaksjonsmekanisme Kildegrunnlag Handtering",
+    "Substansgruppe Visningsregel Referanse",
+)
+_GROUP = _Shape("Navn", "Substans")
+_MEMBER = _Shape("Substans Atc", "RefVirkestoff")
+_REFERENCE = _Shape("Kilde Lenke")
+_NOT_ASSESSED = _Shape("Atc")
+_ENTRY_HEADER_TABLES: dict[str, dict[str, str]] = {}
 
-def _product(f: _Fields, status: str) -> Product:
-    sorted_refs = sorted(
-        (int(entry.text("Sortering") or 0), ref)
-        for entry in f.children("SortertVirkestoffMedStyrke")
-        if (ref := entry.text("RefVirkestoffMedStyrke"))
-    )
+
+def _entry_parts(element: Any) -> tuple[Any, Any, Any]:
+    """An Oppf* entry's Id and Status (in its own namespace) and its content: the first child that is not a
+    header element, in any namespace. One pass over the children."""
+    table = _ENTRY_HEADER_TABLES.get(element.tag)
+    if table is None:
+        tag = element.tag
+        prefix = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+        table = _ENTRY_HEADER_TABLES[tag] = {prefix + name: name for name in _ENTRY_HEADER}
+    entry_id = status = content = None
+    for child in element:
+        tag = child.tag
+        name = table.get(tag)
+        if name == "Id":
+            entry_id = child if entry_id is None else entry_id
+        elif name == "Status":
+            status = child if status is None else status
+        elif name is None and content is None and _local_name(tag) not in _ENTRY_HEADER:
+            content = child
+    return entry_id, status, content
+
+
+def _strength_ids(entries: list[Any]) -> tuple[str, ...]:
+    """RefVirkestoffMedStyrke in Sortering order (ties by id)."""
+    ordered = []
+    for entry in entries:
+        found = _SORTED_STRENGTH.read(entry)
+        ref = _text(found.get("RefVirkestoffMedStyrke"))
+        if ref:
+            ordered.append((int(_text(found.get("Sortering")) or 0), ref))
+    ordered.sort()
+    return tuple(ref for _order, ref in ordered)
+
+
+def _product(content: Any, status: str) -> Product:
+    f = _PRODUCT.read(content)
+    strength_ids = _strength_ids(f.get("SortertVirkestoffMedStyrke", ()))
+    form = f.get("LegemiddelformKort")
     return Product(
-        id=f.required("Id"),
-        brand_name=f.text("Varenavn") or "",
-        name_form_strength=f.text("NavnFormStyrke") or "",
-        atc=f.attr("Atc"),
-        form=f.attr("LegemiddelformKort", "DN"),
-        form_code=f.attr("LegemiddelformKort"),
-        form_long=f.text("LegemiddelformLang"),
-        route=f.attr("AdministreringLegemiddel/Administrasjonsvei", "DN"),
-        strength_ids=tuple(ref for _order, ref in sorted_refs),
+        id=_required(f, "Id", content),
+        brand_name=_text(f.get("Varenavn")) or "",
+        name_form_strength=_text(f.get("NavnFormStyrke")) or "",
+        atc=_attr(f.get("Atc")),
+        form=_attr(form, "DN"),
+        form_code=_attr(form),
+        form_long=_text(f.get("LegemiddelformLang")),
+        route=_attr(_nested(f, "AdministreringLegemiddel", _ADMINISTRATION, "Administrasjonsvei"), "DN"),
+        strength_ids=strength_ids,
         status=status,
     )
 
 
-def _package(f: _Fields, status: str) -> Package:
+def _package(content: Any, status: str) -> Package:
+    f = _PACKAGE.read(content)
     return Package(
-        id=f.required("Id"),
-        varenr=f.required("Varenr"),
-        product_id=f.text("Pakningsinfo/RefLegemiddelMerkevare"),
-        ean=f.text("Ean"),
-        atc=f.attr("Atc"),
-        name_form_strength=f.text("NavnFormStyrke"),
-        swap_group_id=f.text("PakningByttegruppe/RefByttegruppe"),
+        id=_required(f, "Id", content),
+        varenr=_required(f, "Varenr", content),
+        product_id=_text(_nested(f, "Pakningsinfo", _PACKAGE_INFO, "RefLegemiddelMerkevare")),
+        ean=_text(f.get("Ean")),
+        atc=_attr(f.get("Atc")),
+        name_form_strength=_text(f.get("NavnFormStyrke")),
+        swap_group_id=_text(_nested(f, "PakningByttegruppe", _PACKAGE_SWAP_GROUP, "RefByttegruppe")),
         status=status,
     )
 
 
-def _substance(f: _Fields, status: str) -> Substance:
+def _substance(content: Any, status: str) -> Substance:
+    f = _SUBSTANCE.read(content)
     return Substance(
-        id=f.required("Id"),
-        name=f.text("Navn") or "",
-        name_en=f.text("NavnEngelsk"),
-        atc=f.attr("Atc"),
-        related_ids=f.texts("RefVirkestoff"),
+        id=_required(f, "Id", content),
+        name=_text(f.get("Navn")) or "",
+        name_en=_text(f.get("NavnEngelsk")),
+        atc=_attr(f.get("Atc")),
+        related_ids=_texts(f.get("RefVirkestoff", ())),
         status=status,
     )
 
 
-def _strength(f: _Fields, status: str) -> SubstanceWithStrength:
+def _strength(content: Any, status: str) -> SubstanceWithStrength:
+    f = _STRENGTH.read(content)
+    strength, denominator = f.get("Styrke"), f.get("StyrkeNevner")
     return SubstanceWithStrength(
-        id=f.required("Id"),
-        substance_id=f.text("RefVirkestoff"),
-        strength_value=f.attr("Styrke"),
-        strength_unit=f.attr("Styrke", "U"),
-        denominator_value=f.attr("StyrkeNevner"),
-        denominator_unit=f.attr("StyrkeNevner", "U"),
-        combination_atc=f.attr("AtcKombipreparat"),
+        id=_required(f, "Id", content),
+        substance_id=_text(f.get("RefVirkestoff")),
+        strength_value=_attr(strength),
+        strength_unit=_attr(strength, "U"),
+        denominator_value=_attr(denominator),
+        denominator_unit=_attr(denominator, "U"),
+        combination_atc=_attr(f.get("AtcKombipreparat")),
         status=status,
     )
 
 
-def _swap_group(f: _Fields, status: str) -> SwapGroup:
-    return SwapGroup(id=f.required("Id"), code=f.attr("Kode") or "", name=f.attr("Kode", "DN"), status=status)
-
-
-def _group(f: _Fields) -> SubstanceGroup:
-    members = tuple(
-        GroupMember(name=m.text("Substans") or "", atc=m.attr("Atc"), substance_ids=m.texts("RefVirkestoff"))
-        for m in f.children("Substans")
+def _swap_group(content: Any, status: str) -> SwapGroup:
+    f = _SWAP_GROUP.read(content)
+    code = f.get("Kode")
+    return SwapGroup(
+        id=_required(f, "Id", content), code=_attr(code) or "", name=_attr(code, "DN"), status=status
     )
-    return SubstanceGroup(members=members, name=f.text("Navn"))
 
 
-def _int_code(f: _Fields, path: str) -> int:
-    value = f.attr(path)
+def _member(element: Any) -> GroupMember:
+    f = _MEMBER.read(element)
+    # Positional arguments (name, atc, substance_ids): a full file has ~60,000 members; keywords cost more.
+    return GroupMember(
+        _text(f.get("Substans")) or "", _attr(f.get("Atc")), _texts(f.get("RefVirkestoff", ()))
+    )
+
+
+def _group(element: Any) -> SubstanceGroup:
+    f = _GROUP.read(element)
+    return SubstanceGroup(tuple([_member(m) for m in f.get("Substans", ())]), _text(f.get("Navn")))
+
+
+def _reference(element: Any) -> Reference:
+    f = _REFERENCE.read(element)
+    return Reference(_text(f.get("Kilde")) or "", _attr(f.get("Lenke")))
+
+
+def _int_code(f: dict[str, Any], name: str, element: Any) -> int:
+    value = _attr(f.get(name))
     if value is None or not value.isdigit():
-        raise FestFormatError(f"{path} is not a code: {value!r}", f.element.sourceline)
+        raise FestFormatError(f"{name} is not a code: {value!r}", element.sourceline)
     return int(value)
 
 
-def _interaction(f: _Fields, status: str, entry_id: str) -> InteractionRecord:
-    groups = [_group(group) for group in f.children("Substansgruppe")]
+def _interaction(content: Any, status: str, entry_id: str) -> InteractionRecord:
+    f = _INTERACTION.read(content)
+    groups = [_group(group) for group in f.get("Substansgruppe", ())]
     if len(groups) != 2:
-        raise FestFormatError(f"Interaksjon with {len(groups)} Substansgruppe, expected 2", f.element.sourceline)
-    handling = f.raw_text("Handtering")
+        raise FestFormatError(
+            f"Interaksjon with {len(groups)} Substansgruppe, expected 2", content.sourceline
+        )
     return InteractionRecord(
-        id=f.required("Id"),
+        id=_required(f, "Id", content),
         entry_id=entry_id,
-        relevans=_int_code(f, "Relevans"),
-        clinical_consequence=f.text("KliniskKonsekvens") or "",
+        relevans=_int_code(f, "Relevans", content),
+        clinical_consequence=_text(f.get("KliniskKonsekvens")) or "",
         groups=(groups[0], groups[1]),
-        situation_criterion=f.text("Situasjonskriterium"),
-        mechanism=f.text("Interaksjonsmekanisme"),
-        source_basis=f.attr("Kildegrunnlag"),
-        handling=handling.strip() if handling and handling.strip() else None,
-        display_rules=tuple(int(code) for code in f.attrs("Visningsregel") if code.isdigit()),
-        references=tuple(Reference(r.text("Kilde") or "", r.attr("Lenke")) for r in f.children("Referanse")),
+        situation_criterion=_text(f.get("Situasjonskriterium")),
+        mechanism=_text(f.get("Interaksjonsmekanisme")),
+        source_basis=_attr(f.get("Kildegrunnlag")),
+        handling=_text(f.get("Handtering")),
+        display_rules=tuple([int(code) for code in _attrs(f.get("Visningsregel", ())) if code.isdigit()]),
+        references=tuple([_reference(r) for r in f.get("Referanse", ())]),
         status=status,
     )
 
 
-def _not_assessed(f: _Fields, status: str, entry_id: str) -> NotAssessed:
-    atc = f.attr("Atc")
+def _not_assessed(content: Any, status: str, entry_id: str) -> NotAssessed:
+    atc_element = _NOT_ASSESSED.read(content).get("Atc")
+    atc = _attr(atc_element)
     if not atc:
-        raise FestFormatError("InteraksjonIkkeVurdert without Atc", f.element.sourceline)
-    return NotAssessed(entry_id=entry_id, atc=atc, name=f.attr("Atc", "DN"), status=status)
+        raise FestFormatError("InteraksjonIkkeVurdert without Atc", content.sourceline)
+    return NotAssessed(entry_id=entry_id, atc=atc, name=_attr(atc_element, "DN"), status=status)
 
 
-_SIMPLE_BUILDERS = {
+_SIMPLE_BUILDERS: dict[str, Callable[[Any, str], CatalogueRecord]] = {
     "LegemiddelMerkevare": _product,
     "Legemiddelpakning": _package,
     "Virkestoff": _substance,
     "VirkestoffMedStyrke": _strength,
     "Byttegruppe": _swap_group,
 }
-_ENTRY_BUILDERS = {"Interaksjon": _interaction, "InteraksjonIkkeVurdert": _not_assessed}
+_ENTRY_BUILDERS: dict[str, Callable[[Any, str, str], CatalogueRecord]] = {
+    "Interaksjon": _interaction,
+    "InteraksjonIkkeVurdert": _not_assessed,
+}
 
 
 def _build(content: Any, status: str, entry_id: str) -> CatalogueRecord | None:
     name = _local_name(content.tag)
-    if name in _SIMPLE_BUILDERS:
-        return _SIMPLE_BUILDERS[name](_Fields(content), status)
-    if name in _ENTRY_BUILDERS:
-        return _ENTRY_BUILDERS[name](_Fields(content), status, entry_id)
-    return None
+    simple = _SIMPLE_BUILDERS.get(name)
+    if simple is not None:
+        return simple(content, status)
+    with_entry = _ENTRY_BUILDERS.get(name)
+    return None if with_entry is None else with_entry(content, status, entry_id)
 
 
 # -- safety and I/O --------------------------------------------------------------------
@@ -398,24 +504,22 @@ class FestReader:
 
     def _parse(self, reader: _HashingReader) -> Iterator[CatalogueRecord]:
         events = _iterparse(reader, _LISTENED_TAGS)
+        local_name = _LISTENED_LOCAL_NAMES.__getitem__  # every event's tag is one of the listened tags
         try:
             for _event, element in events:
-                yield from self._handle(element)
+                name = local_name(element.tag)
+                if name.startswith("Oppf"):
+                    record = self._entry(element, name)
+                    _release_memory(element)
+                    if record is not None:
+                        yield record
+                elif name == "HentetDato":
+                    self._take_hentet_dato(element)
+                else:  # a Kat* wrapper: its entries are handled; drop it and any unknown siblings
+                    _release_memory(element)
         except etree.XMLSyntaxError as error:
             raise FestFormatError(f"malformed FEST XML: {error.msg}", error.lineno) from error
         self._refuse_doctype(events)
-
-    def _handle(self, element: Any) -> Iterator[CatalogueRecord]:
-        name = _local_name(element.tag)
-        if name == "HentetDato":
-            self._take_hentet_dato(element)
-        elif name.startswith("Oppf"):
-            record = self._entry(element, name)
-            if record is not None:
-                yield record
-            _release_memory(element)
-        else:  # a Kat* wrapper: its entries are handled; drop it and any unknown siblings
-            _release_memory(element)
 
     def _take_hentet_dato(self, element: Any) -> None:
         root = element.getparent()
@@ -425,11 +529,12 @@ class FestReader:
 
     def _entry(self, element: Any, name: str) -> CatalogueRecord | None:
         if self.hentet_dato is None:
-            raise FestFormatError("catalogue entry before HentetDato: not a FEST M30 file", element.sourceline)
-        header = _Fields(element)
-        content = next((child for child in element if _local_name(child.tag) not in _ENTRY_HEADER), None)
-        status = header.attr("Status") or STATUS_ACTIVE
-        record = None if content is None else _build(content, status, header.text("Id") or "")
+            raise FestFormatError(
+                "catalogue entry before HentetDato: not a FEST M30 file", element.sourceline
+            )
+        entry_id, status_element, content = _entry_parts(element)
+        status = _attr(status_element) or STATUS_ACTIVE
+        record = None if content is None else _build(content, status, _text(entry_id) or "")
         self._count(record, name, status)
         return record
 
@@ -438,7 +543,7 @@ class FestReader:
             self._tally.skipped[entry_name] += 1
             return
         self._tally.records[record.kind] += 1
-        if not record.active:
+        if status == STATUS_WITHDRAWN:  # the record's status: `record.active` is False
             self._tally.withdrawn[record.kind] += 1
 
     @staticmethod
