@@ -14,13 +14,16 @@ from pml.errors import InvalidPatientId
 from pml.national_id import InvalidNationalId, parse_national_id
 from pml.settings import Settings
 
+# Dependencies are `async def` even when they await nothing: FastAPI runs a plain `def` dependency in its
+# threadpool, a thread hand-off per request for work that takes microseconds.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -49,7 +52,7 @@ def checked_patient_id(patient_id: str, settings: Settings) -> str:
         raise InvalidPatientId(f"the patient id is not a valid national id: {error}") from None
 
 
-def valid_patient_id(
+async def valid_patient_id(
     settings: SettingsDep,
     patient_id: Annotated[str, Path(description="fødselsnummer, D-number or H-number (11 digits)")],
 ) -> str:

@@ -6,14 +6,14 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import Select, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pml.audit.models import AuditRecordRow
 from pml.audit.schemas import AuditEvent, AuditRecord
 
 
 class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self._session = session
 
     async def append_many(self, events: list[AuditEvent]) -> None:

@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from pml.db.urls import sqlalchemy_url
 from pml.settings import Settings
@@ -36,10 +42,30 @@ def create_engine_from_settings(settings: Settings, url: str) -> AsyncEngine:
     )
 
 
+def create_log_engine(settings: Settings, url: str) -> AsyncEngine:
+    """A small pool for append-only logs (the audit log): each statement is its own transaction and commits
+    without waiting for the WAL flush, so logging an access costs one round trip, not a disk flush. Its own
+    pool, because `synchronous_commit` is a connection setting and list writes must keep it on."""
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=2,
+        max_overflow=2,
+        pool_pre_ping=True,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "options": (
+                f"-c statement_timeout={settings.database_statement_timeout_ms} -c synchronous_commit=off"
+            ),
+            "application_name": "pml-log",
+        },
+    )
+
+
 @dataclass
 class Database:
     write_engine: AsyncEngine
     read_engine: AsyncEngine
+    log_engine: AsyncEngine | None = None
     subscribers: list[AfterCommitSubscriber] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -51,7 +77,8 @@ class Database:
         write_engine = create_engine_from_settings(settings, url)
         read_url = settings.database_read_url
         read_engine = create_engine_from_settings(settings, read_url) if read_url else write_engine
-        return cls(write_engine=write_engine, read_engine=read_engine)
+        log_engine = create_log_engine(settings, url)
+        return cls(write_engine=write_engine, read_engine=read_engine, log_engine=log_engine)
 
     @asynccontextmanager
     async def write_transaction(self) -> AsyncIterator[AsyncSession]:
@@ -66,6 +93,13 @@ class Database:
         async with self._read_sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def log_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose every statement commits by itself, asynchronously (see create_log_engine)."""
+        engine = self.log_engine or self.write_engine
+        async with engine.connect() as connection:
+            yield connection
+
     def subscribe(self, subscriber: AfterCommitSubscriber) -> None:
         self.subscribers.append(subscriber)
 
@@ -78,3 +112,5 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.log_engine is not None:
+            await self.log_engine.dispose()
