@@ -51,8 +51,31 @@ def create_migrated_database(admin_url: str, prefix: str = "pml_test") -> str:
     return url
 
 
+class ProcessGroup:
+    """A child started in its own process group (`start_new_session=True`), stopped or killed as a whole."""
+
+    process: subprocess.Popen[bytes] | None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown hooks, no flushing, like a power cut."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
 @dataclass
-class ServerProcess:
+class ServerProcess(ProcessGroup):
     """A PML server in its own OS process, so tests can kill it like a real crash."""
 
     env: dict[str, str]
@@ -92,19 +115,6 @@ class ServerProcess:
             time.sleep(0.1)
         raise RuntimeError(f"the server was not ready within {timeout}s; see {self.log_path}")
 
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no shutdown hooks, no flushing, like a power cut."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @dataclass

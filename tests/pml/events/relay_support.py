@@ -4,8 +4,6 @@ receiver, and reading the Redis Streams back."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,7 +17,7 @@ from typing import Any
 import redis
 
 from pml.events.streams import stream_keys
-from tests.support.servers import REPO_ROOT
+from tests.support.servers import REPO_ROOT, ProcessGroup
 
 PML = str(Path(sys.executable).with_name("pml"))
 
@@ -34,7 +32,7 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 15, what: str = 
 
 
 @dataclass
-class RelayProcess:
+class RelayProcess(ProcessGroup):
     """`pml relay` in its own process group, logging to a file."""
 
     env: dict[str, str]
@@ -53,22 +51,6 @@ class RelayProcess:
             )
         return self
 
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no flushing, like a power cut."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
 
 def stream_entries(redis_url: str, shards: int) -> list[dict[str, str]]:
