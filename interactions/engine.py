@@ -19,11 +19,13 @@ Speed: `compile` resolves every product, package, substance and level-5 ATC code
 release once, to a *profile* (its ATC codes, virkestoff ids, not-assessed records, and the
 records whose first and whose second group cover it). Profiles that are covered by exactly
 the same records share a *signature*, and for every pair of signatures that some record
-covers, the covering records are precomputed. A check of n items is then n dict lookups to
-resolve, then per distinct signature one C-level set intersection of its precomputed
-partner signatures with the signatures present; only actual hits cost more. An item the release does not know (an ATC code no
-product has) is profiled at check time; if its coverage matches no signature, its pairs
-fall back to set intersections, which is correct but slower.
+covers, the covering records are precomputed, each with its orientation (which of the two
+signatures its first group covers). A check of n items is then n dict lookups to resolve,
+then per distinct signature one big-integer AND of its precomputed partner bitmask with the
+bitmask of the signatures present (C-level, a few hundred ns however many partners it has);
+only actual hits cost more. An item the release does not know (an ATC code no product has)
+is profiled at check time; if its coverage matches no signature, its pairs fall back to set
+intersections, which is correct but slower.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ ItemKind = Literal["product", "varenr", "atc", "substance"]
 
 _ATC_SHAPE = re.compile(r"^[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?$")
 _AD_HOC = -1
+
+# How a record covers a pair of signatures (p, q): its first group covers p and its second q
+# (FORWARD), the other way round (BACKWARD), or both (then items are ordered by identity).
+_FORWARD = 1
+_BACKWARD = 2
+_BOTH = _FORWARD | _BACKWARD
+
+# A covered pair: positions of the items with signatures p and q, and (record number, how) pairs.
+_Covered = tuple[int, int, tuple[tuple[int, int], ...]]
 
 # Visningsregel (code set 7442): the settings an interaction is meant to be shown in.
 SETTING_GP = 1
@@ -146,6 +157,9 @@ class MatchedSide:
     @property
     def atc(self) -> str | None:
         return self.member.atc
+
+
+_tuple_new = tuple.__new__
 
 
 class Finding(NamedTuple):
@@ -313,8 +327,15 @@ class InteractionIndex:
         self._profiles: dict[tuple[frozenset[str], frozenset[str]], _Profile] = {}
         self._signatures: dict[tuple[frozenset[int], frozenset[int]], int] = {}
         self._items: dict[tuple[str, str], ResolvedItem] = {}
-        self._pair_records: dict[int, tuple[int, ...]] = {}
-        self._partners: dict[int, frozenset[int]] = {}
+        # Per known item with not-assessed codes: the item as resolved and its findings in the default view.
+        self._not_assessed_findings: dict[
+            tuple[str, str], tuple[ResolvedItem, tuple[NotAssessedFinding, ...]]
+        ] = {}
+        # What findings are sorted by first: relevans, then record id.
+        self._record_keys = [(record.relevans, record.id) for record in self._records]
+        self._pair_records: dict[int, tuple[tuple[int, int], ...]] = {}
+        self._upper_partners: dict[int, int] = {}
+        self._bits: list[int] = []
         self._stride = 0
 
     @classmethod
@@ -323,17 +344,26 @@ class InteractionIndex:
         index = cls(catalogue, release_id)
         index._resolve_catalogue_items()
         index._build_pair_records()
+        index._cache_not_assessed_findings()
         return index
 
     # -- compile ----------------------------------------------------------------------
 
     def _resolve_catalogue_items(self) -> None:
         for product in self.catalogue.products.values():
-            self._remember(CheckItem.product(product.id), product.name_form_strength, *self._product_keys(product.id))
+            self._remember(
+                CheckItem.product(product.id), product.name_form_strength, *self._product_keys(product.id)
+            )
         for package in self.catalogue.packages.values():
-            keys = self._product_keys(package.product_id) if package.product_id in self.catalogue.products else None
+            keys = (
+                self._product_keys(package.product_id)
+                if package.product_id in self.catalogue.products
+                else None
+            )
             keys = keys or ({package.atc} if package.atc else set(), set())
-            self._remember(CheckItem.varenr(package.varenr), package.name_form_strength or package.varenr, *keys)
+            self._remember(
+                CheckItem.varenr(package.varenr), package.name_form_strength or package.varenr, *keys
+            )
         for substance_id in self._known_substance_ids():
             substance = self.catalogue.substances.get(substance_id)
             atc_codes = {substance.atc} if substance and substance.atc else set()
@@ -374,7 +404,9 @@ class InteractionIndex:
             expanded |= self._related.get(substance_id, {substance_id})
         return frozenset(expanded)
 
-    def _make_profile(self, atc_codes: frozenset[str], substance_ids: frozenset[str], *, intern: bool) -> _Profile:
+    def _make_profile(
+        self, atc_codes: frozenset[str], substance_ids: frozenset[str], *, intern: bool
+    ) -> _Profile:
         first, second = self._sides.sides(atc_codes, substance_ids)
         not_assessed = tuple(
             record
@@ -383,7 +415,15 @@ class InteractionIndex:
             for record in self._not_assessed_by_code.get(prefix, ())
         )
         level5 = frozenset(code for code in atc_codes if len(code) == 7)
-        return _Profile(atc_codes, substance_ids, first, second, not_assessed, self._signature(first, second, intern), level5)
+        return _Profile(
+            atc_codes,
+            substance_ids,
+            first,
+            second,
+            not_assessed,
+            self._signature(first, second, intern),
+            level5,
+        )
 
     def _signature(self, first: frozenset[int], second: frozenset[int], intern: bool) -> int:
         """Number of this coverage; only compile interns new ones (state is frozen after)."""
@@ -392,8 +432,18 @@ class InteractionIndex:
             self._signatures[key] = len(self._signatures)
         return self._signatures.get(key, _AD_HOC)
 
+    def _cache_not_assessed_findings(self) -> None:
+        for key, resolved in self._items.items():
+            if resolved.profile.not_assessed:
+                self._not_assessed_findings[key] = (
+                    resolved,
+                    self._not_assessed_of(resolved, active_only=True),
+                )
+
     def _build_pair_records(self) -> None:
-        """For every record, every (first-side signature, second-side signature) it covers."""
+        """For every pair of signatures (p, q) some record covers, keyed p * stride + q: the covering records
+        in number order, each with how it covers them (_FORWARD: its first group covers p). Per signature p,
+        the bitmask of the signatures q >= p it pairs with, so a check finds each unordered pair once."""
         on_first: dict[int, list[int]] = defaultdict(list)
         on_second: dict[int, list[int]] = defaultdict(list)
         for (first, second), signature in self._signatures.items():
@@ -401,18 +451,26 @@ class InteractionIndex:
                 on_first[number].append(signature)
             for number in second:
                 on_second[number].append(signature)
-        self._stride = len(self._signatures) + 1
-        pairs: dict[int, set[int]] = defaultdict(set)
+        stride = self._stride = len(self._signatures) + 1
+        pairs: dict[int, dict[int, int]] = defaultdict(dict)
         for number, firsts in on_first.items():
             for p in firsts:
                 for q in on_second.get(number, ()):
-                    pairs[p * self._stride + q].add(number)
-                    pairs[q * self._stride + p].add(number)
-        self._pair_records = {key: tuple(sorted(numbers)) for key, numbers in pairs.items()}
-        partners: dict[int, set[int]] = defaultdict(set)
+                    forward, backward = pairs[p * stride + q], pairs[q * stride + p]
+                    forward[number] = forward.get(number, 0) | _FORWARD
+                    backward[number] = backward.get(number, 0) | _BACKWARD
+        shared: dict[tuple[int, int], tuple[int, int]] = {}  # one tuple per (record, how): less memory
+        self._pair_records = {
+            key: tuple(shared.setdefault(entry, entry) for entry in sorted(how.items()))
+            for key, how in pairs.items()
+        }
+        upper: dict[int, list[int]] = defaultdict(list)
         for key in self._pair_records:
-            partners[key // self._stride].add(key % self._stride)
-        self._partners = {signature: frozenset(others) for signature, others in partners.items()}
+            p, q = divmod(key, stride)
+            if q >= p:
+                upper[p].append(q)
+        self._upper_partners = {p: sum(1 << q for q in partners) for p, partners in upper.items()}
+        self._bits = [1 << signature for signature in range(len(self._signatures))]
 
     # -- lookup -----------------------------------------------------------------------
 
@@ -447,106 +505,130 @@ class InteractionIndex:
         in `unresolved`, never silently treated as "no interaction". An item given twice is
         checked once.
         """
-        rules = _Filter(include_relevans_3, visningsregel, active_only)
+        default_view = not include_relevans_3 and visningsregel is None and active_only
+        rules = None if default_view else _Filter(include_relevans_3, visningsregel, active_only)
         resolved, unresolved = self._resolve_all(items)
-        return CheckResult(
-            release_id=self.release_id,
-            hentet_dato=self.hentet_dato,
-            findings=self._findings(resolved, rules),
-            not_assessed=self._not_assessed(resolved, active_only),
-            duplications=_duplications(resolved),
-            unresolved=tuple(unresolved),
+        return CheckResult(  # positional, in field order: cheaper on the hot path
+            self.release_id,
+            self.hentet_dato,
+            self._findings(resolved, rules),
+            self._not_assessed(resolved, active_only),
+            _duplications(resolved),
+            tuple(unresolved),
         )
 
     def _resolve_all(self, items: Iterable[CheckItem]) -> tuple[list[ResolvedItem], list[CheckItem]]:
         resolved: list[ResolvedItem] = []
         unresolved: list[CheckItem] = []
         seen: set[tuple[str, str]] = set()
+        known = self._items.get
         for item in items:
             key = (item.kind, item.value)
             if key in seen:
                 continue
             seen.add(key)
-            found = self.resolve(item)
+            found = known(key) if item.label is None else None  # the common case, without a call to resolve()
+            if found is None:
+                found = self.resolve(item)
             if found is None:
                 unresolved.append(item)
             else:
                 resolved.append(found)
         return resolved, unresolved
 
-    def _findings(self, resolved: Sequence[ResolvedItem], rules: _Filter) -> tuple[Finding, ...]:
-        findings = []
-        default_view = rules == _DEFAULT_VIEW
-        for i, j, numbers in self._covered_pairs(resolved):
-            for number in numbers:
-                record = self._records[number]
+    def _findings(self, resolved: Sequence[ResolvedItem], rules: _Filter | None) -> tuple[Finding, ...]:
+        """Findings by relevans, record id and the two items' values (`rules` None: the default view)."""
+        records, shown, keys = self._records, self._alerts_by_default, self._record_keys
+        ordered: list[tuple[tuple[int, str], str, str, int, Finding]] = []
+        for i, j, entries in self._covered_pairs(resolved):
+            a, b = resolved[i], resolved[j]
+            for number, how in entries:
                 # The common case is answered by a precomputed flag, not a method call.
-                if self._alerts_by_default[number] if default_view else rules.shows(record):
-                    findings.append(self._finding(record, number, resolved[i], resolved[j]))
-        findings.sort(key=lambda f: (f.record.relevans, f.record.id, f.first_item.item.value, f.second_item.item.value))
-        return tuple(findings)
+                if shown[number] if rules is None else rules.shows(records[number]):
+                    first, second = _oriented(a, b, how)
+                    # tuple.__new__ as NamedTuple._make uses it, without a Python-level __new__ per finding
+                    finding = _tuple_new(Finding, (records[number], self.release_id, first, second))
+                    # Sorted as (key, count) tuples: cheaper than a key function, and as stable.
+                    ordered.append((keys[number], first.item.value, second.item.value, len(ordered), finding))
+        ordered.sort()
+        return tuple([entry[-1] for entry in ordered])
 
-    def _covered_pairs(self, resolved: Sequence[ResolvedItem]) -> list[tuple[int, int, tuple[int, ...]]]:
-        """Pairs (i, j), i < j, of item positions with the records covering them. The hot
-        path: per distinct signature, one C-level test of its partners against the
-        signatures present, instead of a Python-level lookup per pair."""
+    def _covered_pairs(self, resolved: Sequence[ResolvedItem]) -> list[_Covered]:
+        """Pairs (i, j) of item positions with the records covering them and how. The hot path: per distinct
+        signature, one big-integer AND of its partners' bitmask with the signatures present, instead of a
+        Python-level lookup per pair."""
         signatures = [item.profile.signature for item in resolved]
-        present = frozenset(signatures)
-        partners_of = self._partners.get
+        distinct = set(signatures)
+        bits, partners_of = self._bits, self._upper_partners.get
+        present = 0
+        for signature in distinct:
+            if signature != _AD_HOC:
+                present |= bits[signature]
         hits = []
-        for signature in present:
+        for signature in distinct:
             partners = partners_of(signature)
-            if partners is not None and not partners.isdisjoint(present):
-                hits += [(signature, other) for other in partners & present if other >= signature]
-        covered = self._hit_pairs(signatures, hits) if hits else []
-        if _AD_HOC in present:
+            if partners is not None and (common := partners & present):
+                while common:  # usually one bit: take them highest first
+                    other = common.bit_length() - 1
+                    hits.append((signature, other))
+                    common ^= bits[other]
+        covered = self._hit_pairs(signatures, len(distinct), hits) if hits else []
+        if _AD_HOC in distinct:
             covered += _ad_hoc_pairs(resolved)
         return covered
 
-    def _hit_pairs(self, signatures: list[int], hits: list[tuple[int, int]]) -> list[tuple[int, int, tuple[int, ...]]]:
+    def _hit_pairs(self, signatures: list[int], distinct: int, hits: list[tuple[int, int]]) -> list[_Covered]:
+        pair_records, stride = self._pair_records, self._stride
+        if distinct == len(signatures):  # the common case: no two items share a signature
+            position = {signature: index for index, signature in enumerate(signatures)}
+            return [(position[p], position[q], pair_records[p * stride + q]) for p, q in hits if p != q]
         positions: dict[int, list[int]] = {}
-        for position, signature in enumerate(signatures):
-            positions.setdefault(signature, []).append(position)
-        covered: list[tuple[int, int, tuple[int, ...]]] = []
-        for signature, other in hits:
-            numbers = self._pair_records[signature * self._stride + other]
-            covered += _position_pairs(positions[signature], positions[other], numbers, same=signature == other)
+        for index, signature in enumerate(signatures):
+            positions.setdefault(signature, []).append(index)
+        covered: list[_Covered] = []
+        for p, q in hits:
+            entries, mine = pair_records[p * stride + q], positions[p]
+            if p == q:
+                covered += [(i, j, entries) for k, i in enumerate(mine) for j in mine[k + 1 :]]
+            else:
+                covered += [(i, j, entries) for i in mine for j in positions[q]]
         return covered
 
-    def _finding(self, record: InteractionRecord, number: int, a: ResolvedItem, b: ResolvedItem) -> Finding:
-        first, second = self._orient(record, number, a, b)
-        return Finding(record, self.release_id, first, second)
-
-    def _orient(self, record: InteractionRecord, number: int, a: ResolvedItem, b: ResolvedItem) -> tuple[ResolvedItem, ResolvedItem]:
-        """Put the item covered by the record's first group first. When each item is covered
-        by both groups, order by item identity so the result does not depend on input order."""
-        pa, pb = a.profile, b.profile
-        forward = number in pa.first_side and number in pb.second_side
-        backward = number in pb.first_side and number in pa.second_side
-        if forward and backward:
-            return (a, b) if (a.item.kind, a.item.value) <= (b.item.kind, b.item.value) else (b, a)
-        return (a, b) if forward else (b, a)
-
-    def _not_assessed(self, resolved: Sequence[ResolvedItem], active_only: bool) -> tuple[NotAssessedFinding, ...]:
-        found = []
+    def _not_assessed(
+        self, resolved: Sequence[ResolvedItem], active_only: bool
+    ) -> tuple[NotAssessedFinding, ...]:
+        found: list[NotAssessedFinding] = []
+        cached = self._not_assessed_findings.get
         for item in resolved:
-            if not item.profile.not_assessed:
-                continue
-            for record in item.profile.not_assessed:
-                if record.active or not active_only:
-                    found.append(NotAssessedFinding(item.item, item.label, record.atc, record.entry_id, self.release_id))
+            if item.profile.not_assessed:
+                known = cached((item.item.kind, item.item.value)) if active_only else None
+                # The catalogue's own items (the same object: the same label) have theirs made by compile().
+                found += (
+                    known[1]
+                    if known is not None and known[0] is item
+                    else self._not_assessed_of(item, active_only)
+                )
         return tuple(found)
 
+    def _not_assessed_of(self, item: ResolvedItem, active_only: bool) -> tuple[NotAssessedFinding, ...]:
+        return tuple(
+            NotAssessedFinding(item.item, item.label, record.atc, record.entry_id, self.release_id)
+            for record in item.profile.not_assessed
+            if record.active or not active_only
+        )
 
-def _position_pairs(
-    mine: list[int], theirs: list[int], numbers: tuple[int, ...], *, same: bool
-) -> list[tuple[int, int, tuple[int, ...]]]:
-    if same:
-        return [(i, j, numbers) for k, i in enumerate(mine) for j in mine[k + 1 :]]
-    return [(min(i, j), max(i, j), numbers) for i in mine for j in theirs]
+
+def _oriented(a: ResolvedItem, b: ResolvedItem, how: int) -> tuple[ResolvedItem, ResolvedItem]:
+    """The item covered by the record's first group first. When each item is covered by both groups, order by
+    item identity so the result does not depend on input order."""
+    if how == _FORWARD:
+        return a, b
+    if how == _BACKWARD:
+        return b, a
+    return (a, b) if (a.item.kind, a.item.value) <= (b.item.kind, b.item.value) else (b, a)
 
 
-def _ad_hoc_pairs(resolved: Sequence[ResolvedItem]) -> list[tuple[int, int, tuple[int, ...]]]:
+def _ad_hoc_pairs(resolved: Sequence[ResolvedItem]) -> list[_Covered]:
     """Pairs involving an item without a compiled signature, by set intersection."""
     covered = []
     for i, a in enumerate(resolved):
@@ -554,9 +636,13 @@ def _ad_hoc_pairs(resolved: Sequence[ResolvedItem]) -> list[tuple[int, int, tupl
             b = resolved[j].profile
             if _AD_HOC not in (a.profile.signature, b.signature):
                 continue
-            numbers = (a.profile.first_side & b.second_side) | (a.profile.second_side & b.first_side)
-            if numbers:
-                covered.append((i, j, tuple(sorted(numbers))))
+            forward, backward = a.profile.first_side & b.second_side, a.profile.second_side & b.first_side
+            entries = [
+                (number, (_FORWARD if number in forward else 0) | (_BACKWARD if number in backward else 0))
+                for number in sorted(forward | backward)
+            ]
+            if entries:
+                covered.append((i, j, tuple(entries)))
     return covered
 
 
@@ -579,6 +665,9 @@ def _specificity(member: GroupMember, item: _Profile) -> int:
 
 
 def _duplications(resolved: Sequence[ResolvedItem]) -> tuple[Duplication, ...]:
+    codes = [code for item in resolved for code in item.profile.level5_atc_codes]
+    if len(set(codes)) == len(codes):  # the common case: no code on two items (each item's codes are a set)
+        return ()
     by_code: dict[str, list[CheckItem]] = {}
     for item in resolved:
         for code in item.profile.level5_atc_codes:
