@@ -216,6 +216,7 @@ class WrkResult:
     p99: float
     errors: int
     cpu: dict[str, float]
+    cache: dict[str, float] = field(default_factory=dict)
 
 
 def _wrk_ms(text: str, percentile: str) -> float:

@@ -78,6 +78,17 @@ def targets(results: Results) -> list[Target]:
                 rps / hello >= floor,
             )
         )
+    if len(results.wrk) == 2 and results.wrk[0].rps:
+        wrk_hello, wrk_cached = results.wrk[0].rps, results.wrk[1].rps
+        found.append(
+            Target(
+                "cached read vs hello-world, both with wrk (cross-check)",
+                f"{wrk_cached:,.0f} vs {wrk_hello:,.0f} req/s",
+                wrk_cached / wrk_hello,
+                "≥ 0.7",
+                wrk_cached / wrk_hello >= 0.7,
+            )
+        )
     write = _main(_by_name(results, "write")).rps
     found.append(
         Target(
@@ -273,11 +284,15 @@ def _wrk_section(results: Results) -> str:
     if not results.wrk:
         return ""
     hello_locust = _best(_main(h).rps for h in results.hello)
-    rows = [(w.label, _rate(w.rps), _ms(w.p50), _ms(w.p99), str(w.errors), _cpu(w.cpu)) for w in results.wrk]
+    rows = [
+        (w.label, _rate(w.rps), _ms(w.p50), _ms(w.p99), str(w.errors), _cache(w.cache), _cpu(w.cpu))
+        for w in results.wrk
+    ]
     wrk_hello = results.wrk[0].rps
+    header = ("endpoint", "throughput", "p50", "p99", "errors", "list reads", "CPU share")
     return (
         "## Ceiling with a cheaper client (wrk, 2 threads, 32 connections, 10 s)\n\n"
-        + _table(("endpoint", "throughput", "p50", "p99", "errors", "CPU share"), rows)
+        + _table(header, rows)
         + f"\n\nlocust reaches {hello_locust / wrk_hello:.2f} of wrk's hello-world throughput: "
         + (
             "the load client, not the server, limits the hello-world baseline; ratios against it flatter "
@@ -285,6 +300,46 @@ def _wrk_section(results: Results) -> str:
             if hello_locust / wrk_hello < 0.8
             else "the locust baseline is close to what the server itself can answer."
         )
+    )
+
+
+def _cpu_ms(shares: dict[str, float], group: str, rps: float, cpus: int) -> float:
+    """CPU milliseconds a process group spent per request over the run's window."""
+    return 1000 * shares.get(group, 0.0) * cpus / rps if rps else math.nan
+
+
+def _cost_section(results: Results) -> str:
+    """CPU per request: what a request costs, which the other load on the machine disturbs far less than
+    throughput (a starved server answers fewer requests, but each costs about the same)."""
+    cpus = int(results.machine.get("cpus") or 1)
+    hello = results.hello[0]
+    hello_ms = _cpu_ms(hello.at_max.cpu, "PML server", _main(hello).rps, cpus)
+    rows = []
+    for result in [hello, *results.scenarios]:
+        rps = _main(result).rps
+        server = _cpu_ms(result.at_max.cpu, "PML server", rps, cpus)
+        postgres = _cpu_ms(result.at_max.cpu, "PostgreSQL", rps, cpus)
+        redis = _cpu_ms(result.at_max.cpu, "Redis", rps, cpus)
+        rows.append(
+            (
+                result.scenario.name,
+                f"{server:.2f} ms",
+                f"{server / hello_ms:.1f}x",
+                f"{postgres:.2f} ms",
+                f"{redis:.2f} ms",
+            )
+        )
+    for p in results.pgbench[:2]:
+        rows.append(
+            (f"pgbench {p.label}", "–", "–", f"{_cpu_ms(p.cpu, 'PostgreSQL', p.tps, cpus):.2f} ms", "–")
+        )
+    return (
+        "## CPU per request (at the maximum)\n\n"
+        "What one request costs: the CPU each process group used over the run's window divided by the "
+        "requests answered in it (for the mix: all its requests). The other load on the machine moves this "
+        "far less than it moves throughput (a starved server answers fewer requests, each costing about the "
+        "same), so it is the figure to compare between runs.\n\n"
+        + _table(("scenario", "server CPU", "vs hello-world", "PostgreSQL CPU", "Redis CPU"), rows)
     )
 
 
@@ -342,6 +397,7 @@ def render(results: Results, *, command: str) -> str:
         _targets_section(results),
         _baselines_section(results),
         _scenarios_section(results),
+        _cost_section(results),
         _mix_section(results),
         _wrk_section(results),
         _write_sql_section(results),
