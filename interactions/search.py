@@ -60,10 +60,21 @@ DEFAULT_CUTOFF = 70.0
 def normalise(text: str) -> str:
     """Lower-case search form of a name: abbreviations spelled out, numbers split off."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = _DECIMAL_COMMA.sub(".", text)
-    text = _DIGIT_LETTER.sub(" ", text)
-    tokens = (token.strip(".") for token in _SEPARATORS.sub(" ", text).split())
-    return " ".join(ABBREVIATIONS.get(token, token) for token in tokens if token)
+    if "," in text:
+        text = _DECIMAL_COMMA.sub(".", text)
+    spelled = ABBREVIATIONS.get
+    words = []
+    for raw in _SEPARATORS.sub(" ", text).split():
+        # Digits are split from letters ("500mg") token by token: most tokens are all letters or all digits,
+        # and a regex over the whole text cost more than the rest of this function.
+        if raw.isalpha() or raw.isdecimal():
+            words.append(spelled(raw, raw))
+            continue
+        for part in _DIGIT_LETTER.sub(" ", raw).split():
+            token = part.strip(".")
+            if token:
+                words.append(spelled(token, token))
+    return " ".join(words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +87,19 @@ class ParsedQuery:
 
     @classmethod
     def parse(cls, text: str) -> ParsedQuery:
-        tokens = normalise(text).split()
-        numbers = tuple(_canonical_number(t) for t in tokens if _NUMBER.match(t))
-        forms = frozenset(t for t in tokens if t in FORM_WORDS)
-        words = [t for t in tokens if not _NUMBER.match(t) and t not in FORM_WORDS and t not in UNITS]
-        return cls(" ".join(words), forms, numbers)
+        numbers, forms, words = [], [], []
+        for token in normalise(text).split():
+            if _NUMBER.match(token):
+                numbers.append(_canonical_number(token))
+            elif token in FORM_WORDS:
+                forms.append(token)
+            elif token not in UNITS:
+                words.append(token)
+        return cls(" ".join(words), frozenset(forms), tuple(numbers))
 
 
 def _canonical_number(token: str) -> str:
-    """"500", "500.0" and "500.00" are one strength."""
+    """ "500", "500.0" and "500.00" are one strength."""
     return token.rstrip("0").rstrip(".") if "." in token else token.lstrip("0") or "0"
 
 
@@ -170,7 +185,11 @@ class CatalogueSearch:
         a word sharing its first three letters with a query word; if none matches, two
         letters; then (a typo early in the word) those sharing two letter trigrams; then all.
         The tier depends on the query alone, so every page of a query has the same total."""
-        for tier in (self._prefix_candidates(name, 3), self._prefix_candidates(name, 2), self._trigram_candidates(name)):
+        for tier in (
+            self._prefix_candidates(name, 3),
+            self._prefix_candidates(name, 2),
+            self._trigram_candidates(name),
+        ):
             scores = self._score_choices(name, tier, cutoff) if tier else {}
             if scores:
                 return scores
@@ -190,7 +209,9 @@ class CatalogueSearch:
             shared.update(self._prefix_index.get(trigram, ()))
         return sorted(number for number, count in shared.items() if count >= 2)
 
-    def _score_choices(self, name: str, choice_numbers: Sequence[int] | range, cutoff: float) -> dict[int, float]:
+    def _score_choices(
+        self, name: str, choice_numbers: Sequence[int] | range, cutoff: float
+    ) -> dict[int, float]:
         choices = {number: self._choices[number] for number in choice_numbers}
         matches = process.extract(name, choices, scorer=fuzz.WRatio, score_cutoff=cutoff, limit=None)
         scores: dict[int, float] = {}
@@ -211,7 +232,10 @@ def _index_keys(word: str) -> list[str]:
 
 def _names(catalogue: Catalogue, product: Product, nfs: str) -> set[str]:
     """Search strings of a product: brand, substance names, NavnFormStyrke without numbers."""
-    names = {normalise(product.brand_name), " ".join(w for w in nfs.split() if not _NUMBER.match(w) and w not in UNITS)}
+    names = {
+        normalise(product.brand_name),
+        " ".join(w for w in nfs.split() if not _NUMBER.match(w) and w not in UNITS),
+    }
     names.update(normalise(name) for name in _substance_names(catalogue, product))
     return {name for name in names if name}
 
