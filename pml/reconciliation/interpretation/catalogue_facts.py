@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from interactions.model import Catalogue, Product
-from interactions.search import ParsedQuery
+from interactions.search import ParsedQuery, normalise
 from pml.reconciliation.interpretation.strength import Strength, catalogue_strength
 
 LEVEL5_ATC_LENGTH = 7
@@ -68,6 +68,7 @@ class CatalogueFacts:
         self.substance_names = self._substance_names()
         self.substance_of_name = self._substance_of_name()
         self.products = {pid: self._product_facts(p) for pid, p in catalogue.products.items()}
+        self.normalised_brands = {pid: normalise(p.brand_name) for pid, p in catalogue.products.items()}
         self.product_of_varenr = {
             package.varenr: package.product_id
             for package in sorted(catalogue.packages.values(), key=lambda p: p.active)  # active ones win
@@ -77,6 +78,14 @@ class CatalogueFacts:
         self.products_of_substances: dict[frozenset[str], list[ProductFacts]] = defaultdict(list)
         for facts in self.products.values():
             self.products_of_substances[facts.substances].append(facts)
+        # What every resolution to a substance set asks, answered once per release.
+        self._names: dict[frozenset[str], tuple[str, ...]] = {}
+        self.atc_of_substances: dict[frozenset[str], str | None] = {}
+        self.dose_unit_of_substances: dict[frozenset[str], str | None] = {}
+        for substances, products in self.products_of_substances.items():
+            self._names[substances] = self.names_of(substances)
+            self.atc_of_substances[substances] = common_atc(products)
+            self.dose_unit_of_substances[substances] = _single({facts.dose_unit for facts in products})
         self.rival_names, self.rival_owners = self._rival_index()
         self.products_of_brand: dict[str, list[ProductFacts]] = defaultdict(list)
         for facts in self.products.values():
@@ -87,7 +96,8 @@ class CatalogueFacts:
         return self.canonical.get(substance_id, substance_id)
 
     def names_of(self, substances: frozenset[str]) -> tuple[str, ...]:
-        return tuple(sorted(self.substance_names.get(s, s) for s in substances))
+        names = self._names.get(substances)
+        return tuple(sorted(self.substance_names.get(s, s) for s in substances)) if names is None else names
 
     def _substance_names(self) -> dict[str, str]:
         names: dict[str, str] = {}
@@ -150,6 +160,15 @@ class CatalogueFacts:
             if is_level5_atc(substance.atc):
                 found[substance.atc or ""].add(frozenset({self.canonical_id(substance.id)}))
         return {atc: frozenset(sets) for atc, sets in found.items()}
+
+
+def common_atc(products: list[ProductFacts]) -> str | None:
+    """The ATC code all these products share, if they have exactly one between them."""
+    return _single({p.product.atc for p in products if p.product.atc})
+
+
+def _single(values: set[str | None]) -> str | None:
+    return values.pop() if len(values) == 1 else None
 
 
 def _canonical_substances(catalogue: Catalogue) -> dict[str, str]:

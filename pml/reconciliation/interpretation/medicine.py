@@ -24,6 +24,7 @@ _STOPPED_WORDS = ("sepon", "stopp", "avslutt", "discontinu", "stopped", "complet
                   "utgått", "slutt")  # fmt: skip
 _PAUSED_WORDS = ("pause", "midlertidig", "on-hold", "on hold", "holdes", "suspend")
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%d/%m/%Y", "%Y%m%d")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 def clear_name_caches() -> None:
@@ -106,7 +107,14 @@ def parse_date(text: str | None) -> dt.date | None:
     """A date in ISO form or as Norwegian systems write it (dd.mm.yyyy); anything else is None."""
     if not text:
         return None
-    candidate = text.strip()[:10] if re.match(r"^\d{4}-\d{2}-\d{2}", text.strip()) else text.strip()
+    stripped = text.strip()
+    iso = _ISO_DATE.match(stripped)
+    candidate = stripped[:10] if iso else stripped
+    if iso and candidate.isascii():
+        try:  # what the first format reads, without strptime's cost
+            return dt.date.fromisoformat(candidate)
+        except ValueError:
+            pass
     for pattern in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(candidate, pattern).date()

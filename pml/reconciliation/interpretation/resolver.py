@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
 from interactions.model import Catalogue
-from interactions.search import CatalogueSearch, ParsedQuery, normalise
-from pml.reconciliation.interpretation.catalogue_facts import CatalogueFacts, ProductFacts, is_level5_atc
+from interactions.search import CatalogueSearch, ParsedQuery
+from pml.reconciliation.interpretation.catalogue_facts import (
+    CatalogueFacts,
+    ProductFacts,
+    common_atc,
+    is_level5_atc,
+)
 from pml.reconciliation.interpretation.strength import Strength, parse_strengths, without_strengths
 
 # A name resolves at this score or above (0-100: rapidfuzz WRatio less the search's strength and form
@@ -125,9 +130,11 @@ class Resolver:
         return cached
 
     def clear_cache(self) -> None:
-        """Forget every resolution (and the parsed names behind them): the next look-ups start cold."""
+        """Forget every resolution (and the parsed names and strengths behind them): the next look-ups start
+        cold."""
         self._cache.clear()
-        _parsed.cache_clear()
+        for cached in (_parsed, _name_words, _strengths_in):
+            cached.cache_clear()
 
     def _resolve(self, ref: MedicineRef) -> Resolution:
         by_id = self._by_identifier(ref)
@@ -200,7 +207,8 @@ class Resolver:
 
     def _by_name(self, ref: MedicineRef) -> Resolution:
         text = _DOSE_IN_NAME.sub(" ", ref.name or "")
-        exact = self._by_substance_name(text) or self._by_brand_name(text, ref.strength)
+        words = _name_words(text)
+        exact = self._by_substance_name(text, words) or self._by_brand_name(text, ref.strength, words)
         if exact is not None:
             return exact
         candidates = self._name_candidates(text)
@@ -230,7 +238,7 @@ class Resolver:
             ResolutionMethod.NAME,
             substances,
             self.facts.names_of(substances),
-            _common_atc(self.facts, [self.facts.products[c.product_id] for c in top]),
+            common_atc([self.facts.products[c.product_id] for c in top]),
             product.product.id if product and (not strengths or strengths == product.strengths) else None,
             product.product.name_form_strength if product else None,
             strengths,
@@ -239,14 +247,14 @@ class Resolver:
             candidates[:5],
         )
 
-    def _by_substance_name(self, text: str) -> Resolution | None:
+    def _by_substance_name(self, text: str, words: str) -> Resolution | None:
         """The name words are exactly substance names (Norwegian or English, any salt form): one substance,
         or several that some product combines ("Kalsiumkarbonat/kolekalsiferol", "paracetamol kodein")."""
-        substances = self._substances_named(_name_words(text))
+        substances = self._substances_named(words)
         if substances is None:
             return None
         resolution = self._from_substances(MedicineRef(name=text), substances, ResolutionMethod.NAME, None)
-        atc = _common_atc(self.facts, self._products_of(substances))
+        atc = self.facts.atc_of_substances.get(substances)
         return Resolution(
             resolution.method,
             substances,
@@ -267,11 +275,11 @@ class Resolver:
         substances = frozenset(names[part] for part in parts)
         return substances if substances in self.facts.products_of_substances else None
 
-    def _by_brand_name(self, text: str, strength: str | None) -> Resolution | None:
+    def _by_brand_name(self, text: str, strength: str | None, words: str) -> Resolution | None:
         """The name words are exactly a brand (Varenavn) whose products all contain the same substances: no
         fuzzy search, no rivals ("Pinex" is Pinex, however close "Pinex Forte" is). The product is known when
         the written strength picks one."""
-        products = self.facts.products_of_brand.get(_name_words(text), [])
+        products = self.facts.products_of_brand.get(words, [])
         if len({facts.substances for facts in products}) != 1:
             return None
         substances = products[0].substances
@@ -283,7 +291,7 @@ class Resolver:
             ResolutionMethod.NAME,
             substances,
             self.facts.names_of(substances),
-            _common_atc(self.facts, chosen),
+            common_atc(chosen),
             product.id if product else None,
             product.name_form_strength if product else None,
             strengths,
@@ -352,7 +360,7 @@ class Resolver:
     def _brand_matches(self, candidate: NameCandidate, query: str) -> bool:
         """A combination found through one of its substance names ("Codein" -> a paracetamol/codeine
         product) is not that combination; its brand name must match."""
-        brand = normalise(self.facts.products[candidate.product_id].product.brand_name)
+        brand = self.facts.normalised_brands[candidate.product_id]
         return fuzz.WRatio(query, brand) >= NAME_ACCEPT_SCORE
 
     def _candidate(self, product_id: str, score: float) -> NameCandidate:
@@ -367,9 +375,9 @@ class Resolver:
         """The strength the source wrote, in its strength field or else in the name. A bare number ("Selo-Zok
         50") is read in the unit the catalogue gives this substance that number in."""
         for text in (ref.strength, ref.name):
-            written = parse_strengths(text)
+            written = _strengths_in(text)
             if written:
-                return frozenset(written)
+                return written
         numbers = _parsed(ref.strength or ref.name or "").numbers
         if len(numbers) != 1:
             return frozenset()
@@ -387,10 +395,9 @@ class Resolver:
     def _common_dose_unit(
         self, substances: frozenset[str], product_ids: list[str] | None = None
     ) -> str | None:
-        products = (
-            [self.facts.products[p] for p in product_ids] if product_ids else self._products_of(substances)
-        )
-        units = {facts.dose_unit for facts in products}
+        if not product_ids:
+            return self.facts.dose_unit_of_substances.get(substances)
+        units = {self.facts.products[p].dose_unit for p in product_ids}
         return units.pop() if len(units) == 1 else None
 
 
@@ -400,9 +407,16 @@ def _parsed(text: str) -> ParsedQuery:
     return ParsedQuery.parse(text)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def _name_words(text: str) -> str:
     """The words of a name: strengths, numbers, units and form words left out."""
     return _parsed(without_strengths(text)).name
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _strengths_in(text: str | None) -> frozenset[Strength]:
+    """The strengths written in a strength field or a name; the same few texts recur in every source."""
+    return frozenset(parse_strengths(text))
 
 
 def _respelt(text: str, rules: tuple[tuple[re.Pattern[str], str], ...]) -> str:
@@ -440,12 +454,18 @@ def _refined(by_id: Resolution, by_name: Resolution) -> Resolution:
         return by_name  # an ATC code the catalogue has no products for, and a name it knows
     if by_id.product_id is not None or not by_name.identified or by_name.substances != by_id.substances:
         return by_id
-    return replace(
-        by_id,
-        product_id=by_name.product_id,
-        product_name=by_name.product_name,
-        strengths=by_id.strengths or by_name.strengths,
-        dose_unit=by_id.dose_unit or by_name.dose_unit,
+    return Resolution(  # by_id with the name's product: fields in order (dataclasses.replace costs more)
+        by_id.method,
+        by_id.substances,
+        by_id.substance_names,
+        by_id.atc,
+        by_name.product_id,
+        by_name.product_name,
+        by_id.strengths or by_name.strengths,
+        by_id.dose_unit or by_name.dose_unit,
+        by_id.score,
+        by_id.candidates,
+        by_id.note,
     )
 
 
@@ -454,11 +474,6 @@ def _same_number(written: str, number: str) -> bool:
         return float(written.replace(",", ".")) == float(number)
     except ValueError:
         return False
-
-
-def _common_atc(facts: CatalogueFacts, products: list[ProductFacts]) -> str | None:
-    codes = {p.product.atc for p in products if p.product.atc}
-    return codes.pop() if len(codes) == 1 else None
 
 
 def _substance_relation_differs(first: Resolution, second: Resolution) -> bool:
