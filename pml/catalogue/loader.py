@@ -35,7 +35,10 @@ from pml.db.urls import libpq_url
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 5_000
+# Rows per COPY. Small enough that the batches still queued when parsing ends (the load's tail: up to
+# QUEUE_DEPTH of them plus a partial batch per kind) take PostgreSQL a few ms, not a tenth of a second;
+# large enough that a statement per batch costs nothing next to its rows.
+DEFAULT_BATCH_SIZE = 1_000
 PROGRESS_EVERY = 1_000
 QUEUE_DEPTH = 4  # batches parsed ahead of the database; bounds the loader's memory
 _READ_CHUNK = 1024 * 1024
@@ -181,7 +184,7 @@ class _CopyWriter:
             if self._error is None and not self._stopping:
                 try:
                     self._repository.copy_rows(*batch)
-                except BaseException as error:  # handed to the parsing thread, which raises it
+                except BaseException as error:  # noqa: BLE001 - handed to the parsing thread, which raises it
                     self._error = error
 
     def _raise_if_failed(self) -> None:
