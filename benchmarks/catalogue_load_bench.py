@@ -57,8 +57,9 @@ def _bare(path: str, _url: str) -> int:
     for _event, element in events:
         count += 1
         element.clear()
-        while element.getprevious() is not None:
-            del element.getparent()[0]
+        parent = element.getparent()  # as the reader's own _release_memory does
+        while parent is not None and element.getprevious() is not None:
+            del parent[0]
     return count
 
 
@@ -134,7 +135,7 @@ class PostgresCpu:
     def total(self) -> float | None:
         if self.postmaster_pid is None:
             return None
-        import psutil
+        import psutil  # type: ignore[import-untyped]  # no stubs among the dev dependencies
 
         postmaster = psutil.Process(self.postmaster_pid)
         times = postmaster.cpu_times()
