@@ -197,25 +197,27 @@ _NOT_ASSESSED = _Shape("Atc")
 _ENTRY_HEADER_TABLES: dict[str, dict[str, str]] = {}
 
 
-def _entry_parts(element: Any) -> tuple[Any, Any, Any]:
-    """An Oppf* entry's Id and Status (in its own namespace) and its content: the first child that is not a
-    header element, in any namespace. One pass over the children."""
-    table = _ENTRY_HEADER_TABLES.get(element.tag)
+def _entry_parts(element: Any, tag: str) -> tuple[Any, Any, Any, str]:
+    """An Oppf* entry's (tag `tag`) Id and Status, in its own namespace, and its content: the first child that
+    is not a header element, in any namespace, with the content's local name. One pass over the children."""
+    table = _ENTRY_HEADER_TABLES.get(tag)
     if table is None:
-        tag = element.tag
         prefix = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
         table = _ENTRY_HEADER_TABLES[tag] = {prefix + name: name for name in _ENTRY_HEADER}
     entry_id = status = content = None
+    content_name = ""
     for child in element:
-        tag = child.tag
-        name = table.get(tag)
+        child_tag = child.tag
+        name = table.get(child_tag)
         if name == "Id":
             entry_id = child if entry_id is None else entry_id
         elif name == "Status":
             status = child if status is None else status
-        elif name is None and content is None and _local_name(tag) not in _ENTRY_HEADER:
-            content = child
-    return entry_id, status, content
+        elif name is None and content is None:
+            local = _local_name(child_tag)
+            if local not in _ENTRY_HEADER:
+                content, content_name = child, local
+    return entry_id, status, content, content_name
 
 
 def _strength_ids(entries: list[Any]) -> tuple[str, ...]:
@@ -366,8 +368,8 @@ _ENTRY_BUILDERS: dict[str, Callable[[Any, str, str], CatalogueRecord]] = {
 }
 
 
-def _build(content: Any, status: str, entry_id: str) -> CatalogueRecord | None:
-    name = _local_name(content.tag)
+def _build(content: Any, name: str, status: str, entry_id: str) -> CatalogueRecord | None:
+    """The record of a content element called `name` (its local name), or None for kinds PML does not use."""
     simple = _SIMPLE_BUILDERS.get(name)
     if simple is not None:
         return simple(content, status)
@@ -507,9 +509,10 @@ class FestReader:
         local_name = _LISTENED_LOCAL_NAMES.__getitem__  # every event's tag is one of the listened tags
         try:
             for _event, element in events:
-                name = local_name(element.tag)
+                tag = element.tag
+                name = local_name(tag)
                 if name.startswith("Oppf"):
-                    record = self._entry(element, name)
+                    record = self._entry(element, tag, name)
                     _release_memory(element)
                     if record is not None:
                         yield record
@@ -527,14 +530,14 @@ class FestReader:
             raise FestFormatError("HentetDato outside an m30 FEST root", element.sourceline)
         self.hentet_dato = (element.text or "").strip() or None
 
-    def _entry(self, element: Any, name: str) -> CatalogueRecord | None:
+    def _entry(self, element: Any, tag: str, name: str) -> CatalogueRecord | None:
         if self.hentet_dato is None:
             raise FestFormatError(
                 "catalogue entry before HentetDato: not a FEST M30 file", element.sourceline
             )
-        entry_id, status_element, content = _entry_parts(element)
+        entry_id, status_element, content, content_name = _entry_parts(element, tag)
         status = _attr(status_element) or STATUS_ACTIVE
-        record = None if content is None else _build(content, status, _text(entry_id) or "")
+        record = None if content is None else _build(content, content_name, status, _text(entry_id) or "")
         self._count(record, name, status)
         return record
 
