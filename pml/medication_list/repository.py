@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,7 +173,7 @@ class MedicationListRepository:
                 ListChangeRow.version <= version,
                 ListChangeRow.entry_id.is_not(None),
             )
-            .distinct(ListChangeRow.entry_id)
+            .ext(distinct_on(ListChangeRow.entry_id))
             .order_by(ListChangeRow.entry_id, ListChangeRow.version.desc())
         )
         rows = (await self._session.execute(latest)).all()

@@ -77,9 +77,6 @@ def test_every_patient_is_created_with_its_history(seeded: BulkOutcome, database
     assert mismatched == (0,)
 
 
-# The repository's history rebuild uses `distinct(expr)`, which SQLAlchemy 2.0.4x deprecates; a server only
-# warns, but in-process filterwarnings=error would turn the service's own code into a failure of this test.
-@pytest.mark.filterwarnings("ignore:Passing expression to ``distinct``:sqlalchemy.exc.SADeprecationWarning")
 def test_the_materialised_list_equals_the_list_rebuilt_from_history(
     seeded: BulkOutcome, settings: Settings, database_url: str
 ) -> None:
