@@ -249,7 +249,9 @@ class NotAssessed(_Serialisable):
         return _flat_from_dict(cls, data)
 
 
-CatalogueRecord = Substance | SubstanceWithStrength | Product | Package | SwapGroup | InteractionRecord | NotAssessed
+CatalogueRecord = (
+    Substance | SubstanceWithStrength | Product | Package | SwapGroup | InteractionRecord | NotAssessed
+)
 
 RECORD_TYPES: dict[str, type[CatalogueRecord]] = {
     cls.kind: cls
