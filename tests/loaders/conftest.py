@@ -1,4 +1,4 @@
-"""Paths to the committed FEST fixtures (never ../shared: tests use the copies)."""
+"""Paths to the committed FEST fixtures (tests read only the copies in the repo, never the shared data folder)."""
 
 from pathlib import Path
 
