@@ -1,4 +1,4 @@
-"""Paths to the committed FEST fixtures (tests read only the copies in the repo, never the shared data folder)."""
+"""Paths to the committed FEST fixtures (tests read only the repo's copies, never the shared data folder)."""
 
 from pathlib import Path
 
