@@ -30,7 +30,7 @@ DB_POOL_SIZE = Gauge(
     multiprocess_mode="livesum",
 )
 INTERACTION_CHECKS = Counter(
-    "pml_interaction_checks", "Interaction checks run", ["kind"]  # adhoc, patient, cds
+    "pml_interaction_checks", "Interaction checks run", ["kind"]  # adhoc, patient (CDS Hooks count here)
 )
 INTERACTION_FINDINGS = Counter(
     "pml_interaction_findings", "Interaction findings reported", ["relevans"]
