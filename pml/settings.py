@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=500, ge=1)
     seed_demo_patients: int = Field(default=5, ge=0)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # Audit batches commit without waiting for the disk by default (see docs/DECISIONS.md); true makes every
+    # access wait for its audit record's WAL flush.
+    audit_synchronous_commit: bool = False
     # Reconciliation findings applied without a clinician (pml/reconciliation/policy.py documents each rule).
     # Default: a pharmacy dispensing of an active entry records its date, nothing else. `[]` turns it off.
     reconciliation_auto_apply: list[AutoApplyRule] = Field(default_factory=lambda: list(DEFAULT_AUTO_APPLY))

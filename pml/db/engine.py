@@ -54,7 +54,8 @@ def create_log_engine(settings: Settings, url: str) -> AsyncEngine:
         isolation_level="AUTOCOMMIT",
         connect_args={
             "options": (
-                f"-c statement_timeout={settings.database_statement_timeout_ms} -c synchronous_commit=off"
+                f"-c statement_timeout={settings.database_statement_timeout_ms}"
+                f" -c synchronous_commit={'on' if settings.audit_synchronous_commit else 'off'}"
             ),
             "application_name": "pml-log",
         },
