@@ -7,9 +7,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from pml.medication_list.schemas import EntryChange, NewEntry, ProductRef, Source
 from pml.reconciliation.interpretation.medicine import Medicine, parse_date
@@ -18,7 +18,9 @@ from pml.reconciliation.interpretation.strength import written_strengths
 from pml.reconciliation.schemas import (
     CandidateView,
     DoseView,
+    Evidence,
     ListEntryView,
+    MatchView,
     ResolutionView,
     SnapshotKind,
     SourceEntryView,
@@ -44,13 +46,42 @@ class SnapshotContext:
 
 
 # Views are built from values already typed and checked, for every finding of every reconciliation, so they
-# are constructed without validating them again (model_construct); they are validated when read back.
+# are constructed without validating them again; they are validated when read back.
+
+ViewT = TypeVar("ViewT", bound=BaseModel)
+
+
+def constructed(model: type[ViewT], **fields: Any) -> ViewT:
+    """The instance `model.model_construct(**fields)` builds, given every field of a plain model (no aliases,
+    no extras, no post-init: checked below at import). model_construct looks up aliases and defaults field by
+    field, a third of the time of classifying a finding; this sets what it would set and nothing else."""
+    instance = model.__new__(model)
+    object.__setattr__(instance, "__dict__", fields)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
+
+def _plainly_constructible(*models: type[BaseModel]) -> None:
+    """Refuse, at import, a view model `constructed` would build differently from model_construct."""
+    for model in models:
+        aliased = any(f.alias or f.validation_alias for f in model.__pydantic_fields__.values())
+        extras = model.model_config.get("extra") == "allow"
+        if aliased or extras or model.__pydantic_post_init__ or model.__pydantic_root_model__:
+            raise TypeError(f"{model.__name__} cannot be built by `constructed`; use model_construct")
+
+
+_plainly_constructible(
+    CandidateView, DoseView, Evidence, ListEntryView, MatchView, ResolutionView, SourceEntryView
+)
 
 
 @lru_cache(maxsize=8192)
 def resolution_view(resolution: Resolution) -> ResolutionView:
     """Cached: a resolution is immutable and the resolver hands out the same one for the same name."""
-    return ResolutionView.model_construct(
+    return constructed(
+        ResolutionView,
         method=resolution.method.value,
         substances=list(resolution.substance_names),
         substance_ids=sorted(resolution.substances),
@@ -60,7 +91,7 @@ def resolution_view(resolution: Resolution) -> ResolutionView:
         strengths=sorted(str(s) for s in resolution.strengths),
         score=resolution.score,
         candidates=[
-            CandidateView.model_construct(product_id=c.product_id, name=c.name, score=c.score)
+            constructed(CandidateView, product_id=c.product_id, name=c.name, score=c.score)
             for c in resolution.candidates
         ],
         note=resolution.note,
@@ -69,7 +100,8 @@ def resolution_view(resolution: Resolution) -> ResolutionView:
 
 def dose_view(medicine: Medicine) -> DoseView:
     summary = medicine.dose.summary
-    return DoseView.model_construct(
+    return constructed(
+        DoseView,
         text=medicine.dose.text,
         understood_as=summary.describe() if summary else None,
         by_chart=medicine.dose.by_chart,
@@ -93,7 +125,8 @@ def entry_view(medicine: Medicine) -> ListEntryView:
 def _source_view(medicine: Medicine) -> SourceEntryView:
     assert medicine.raw is not None
     assert medicine.source_index is not None
-    return SourceEntryView.model_construct(
+    return constructed(
+        SourceEntryView,
         index=medicine.source_index,
         name=medicine.name,
         as_sent=medicine.raw.model_dump(exclude_none=True),
@@ -106,7 +139,8 @@ def _source_view(medicine: Medicine) -> SourceEntryView:
 def _entry_view(medicine: Medicine) -> ListEntryView:
     assert medicine.entry is not None
     entry = medicine.entry
-    return ListEntryView.model_construct(
+    return constructed(
+        ListEntryView,
         entry_id=entry.id,
         display_name=entry.display_name,
         strength=entry.strength,

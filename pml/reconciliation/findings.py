@@ -17,6 +17,7 @@ import orjson
 from pml.medication_list.schemas import EntryStatus, Source
 from pml.reconciliation.evidence import (
     SnapshotContext,
+    constructed,
     dose_change_from,
     entry_view,
     new_entry_from,
@@ -33,6 +34,7 @@ from pml.reconciliation.schemas import (
     Evidence,
     FindingClass,
     FindingState,
+    ListEntryView,
     MatchView,
     PauseEntryAction,
     ProposedAction,
@@ -40,6 +42,7 @@ from pml.reconciliation.schemas import (
     RelatedView,
     ResumeEntryAction,
     SnapshotKind,
+    SourceEntryView,
     StopEntryAction,
 )
 
@@ -101,16 +104,29 @@ def _order(finding: DraftFinding) -> tuple[int, int, str]:
 
 
 def _match_view(pair: Pairing) -> MatchView:
-    return MatchView.model_construct(rule=pair.rule, certainty=pair.certainty, score=pair.score)
+    return constructed(MatchView, rule=pair.rule, certainty=pair.certainty, score=pair.score)
 
 
 def _pair_evidence(pair: Pairing, differences: list[str] | None = None) -> Evidence:
-    return Evidence.model_construct(
-        source_entry=source_view(pair.source),
-        list_entry=entry_view(pair.entry),
-        match=_match_view(pair),
-        related=[],
-        differences=differences or [],
+    views = source_view(pair.source), entry_view(pair.entry), _match_view(pair)
+    return _evidence(*views, [], differences or [])
+
+
+def _evidence(
+    source: SourceEntryView | None,
+    entry: ListEntryView | None,
+    match_view: MatchView | None,
+    related: list[RelatedView],
+    differences: list[str],
+) -> Evidence:
+    """Evidence from views already built (not validated again)."""
+    return constructed(
+        Evidence,
+        source_entry=source,
+        list_entry=entry,
+        match=match_view,
+        related=related,
+        differences=differences,
     )
 
 
@@ -260,7 +276,7 @@ def _unmatched_sources(context: SnapshotContext, result: MatchResult) -> Iterato
             continue
         action = AddEntryAction(entry=new_entry_from(source, context, f"added per {context.label}"))
         summary = f"{source.name}: in the {context.label}, not on the list"
-        evidence = Evidence(source_entry=source_view(source), related=related)
+        evidence = _evidence(source_view(source), None, None, related, [])
         yield _draft(
             FindingClass.NEW_IN_SOURCE, summary, evidence, action, source, None, needs_review=bool(related)
         )
@@ -284,7 +300,7 @@ def _unresolved(context: SnapshotContext, source: Medicine, related: list[Relate
         if source.status is EntryStatus.ACTIVE
         else None
     )
-    evidence = Evidence(source_entry=source_view(source), related=related, differences=[note])
+    evidence = _evidence(source_view(source), None, None, related, [note])
     return _draft(
         FindingClass.UNRESOLVED_FREE_TEXT, summary, evidence, action, source, None, needs_review=True
     )
@@ -314,7 +330,7 @@ def _source_duplicate(context: SnapshotContext, source: Medicine, other: Medicin
             role="duplicate_of", name=other.name, entry_id=other.entry_id, source_index=other.source_index
         )
     ]
-    evidence = Evidence(source_entry=source_view(source), related=related, differences=[summary])
+    evidence = _evidence(source_view(source), None, None, related, [summary])
     return _draft(FindingClass.DUPLICATE_THERAPY, summary, evidence, None, source, None)
 
 
@@ -342,7 +358,7 @@ def _unmatched_entries(
             else None
         )
         summary = f"{entry.name}: on the list, not in the {context.label}"
-        evidence = Evidence(list_entry=entry_view(entry), related=related)
+        evidence = _evidence(None, entry_view(entry), None, related, [])
         yield _draft(
             FindingClass.MISSING_IN_SOURCE, summary, evidence, action, None, entry, needs_review=bool(related)
         )
@@ -357,5 +373,5 @@ def _list_duplicate(context: SnapshotContext, entry: Medicine, kept: Medicine) -
     )
     action = StopEntryAction(entry_id=entry_id, reason=f"duplicate of {kept.name[:150]}; per {context.label}")
     related = [RelatedView(role="duplicate_of", name=kept.name, entry_id=kept.entry_id)]
-    evidence = Evidence(list_entry=entry_view(entry), related=related, differences=[summary])
+    evidence = _evidence(None, entry_view(entry), None, related, [summary])
     return _draft(FindingClass.DUPLICATE_THERAPY, summary, evidence, action, None, entry)
