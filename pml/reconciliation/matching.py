@@ -12,6 +12,7 @@ not).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -136,11 +137,16 @@ def _candidate_pairs(sources: list[Medicine], entries: list[Medicine]) -> set[tu
 
 
 def match(sources: list[Medicine], entries: list[Medicine]) -> MatchResult:
-    ranked: list[tuple[int, float, int, int, MatchRule]] = []
-    for i, j in _candidate_pairs(sources, entries):
-        rule = certain_rule(sources[i], entries[j])
-        if rule is not None:
-            ranked.append((_RULE_RANK[rule], -_agreement(sources[i], entries[j]), i, j, rule))
+    certain = [
+        (i, j, rule)
+        for i, j in _candidate_pairs(sources, entries)
+        if (rule := certain_rule(sources[i], entries[j])) is not None
+    ]
+    contested = _contested(certain)
+    ranked = [
+        (_RULE_RANK[rule], -_agreement(sources[i], entries[j]) if (i, j) in contested else 0.0, i, j, rule)
+        for i, j, rule in certain
+    ]
     ranked.sort()
     result = MatchResult()
     taken_sources: set[int] = set()
@@ -155,6 +161,14 @@ def match(sources: list[Medicine], entries: list[Medicine]) -> MatchResult:
     result.unmatched_entries = [e for j, e in enumerate(entries) if j not in taken_entries]
     result.possible = _possible_matches(result.unmatched_source, result.unmatched_entries)
     return result
+
+
+def _contested(certain: list[tuple[int, int, MatchRule]]) -> set[tuple[int, int]]:
+    """The certain pairs that share a source entry or a list entry with another certain pair. Only these
+    compete, so only their agreement decides anything: an uncontested pair is taken whatever its rank."""
+    sources = Counter(i for i, _j, _rule in certain)
+    entries = Counter(j for _i, j, _rule in certain)
+    return {(i, j) for i, j, _rule in certain if sources[i] > 1 or entries[j] > 1}
 
 
 def _possible_matches(sources: list[Medicine], entries: list[Medicine]) -> list[Pairing]:

@@ -3,15 +3,21 @@ against the plain way over the whole corpus, so a schema or catalogue change tha
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from pydantic import BaseModel, Field
 
+from pml.medication_list.schemas import Entry
 from pml.reconciliation.evidence import _plainly_constructible, constructed
+from pml.reconciliation.interpretation.medicine import Medicine
 from pml.reconciliation.interpretation.resolver import Resolver
-from pml.reconciliation.schemas import Evidence, RelatedView
-from tests.pml.reconciliation.corpus import all_outcomes
+from pml.reconciliation.matching import _RULE_RANK as RULE_RANK
+from pml.reconciliation.matching import _agreement, _candidate_pairs, certain_rule, match
+from pml.reconciliation.pipeline import interpret_list, interpret_snapshot
+from pml.reconciliation.schemas import Evidence, RelatedView, SnapshotEntry, SnapshotSubmission
+from tests.pml.reconciliation.corpus import all_outcomes, corpus, list_entries
 
 
 def _views(model: BaseModel) -> Iterator[BaseModel]:
@@ -57,3 +63,64 @@ def test_a_model_constructed_would_build_wrongly_is_refused() -> None:
     _plainly_constructible(Plain)
     with pytest.raises(TypeError):
         _plainly_constructible(Aliased)
+
+
+def _pairs_ranking_every_pair(sources: list[Medicine], entries: list[Medicine]) -> set[tuple[int, int]]:
+    """The pairs matching's greedy choice takes when the agreement of every certain pair is computed."""
+    ranked = sorted(
+        (RULE_RANK[rule], -_agreement(sources[i], entries[j]), i, j)
+        for i, j in _candidate_pairs(sources, entries)
+        if (rule := certain_rule(sources[i], entries[j])) is not None
+    )
+    taken: set[tuple[int, int]] = set()
+    for _rank, _agree, i, j in ranked:
+        if all(i != a and j != b for a, b in taken):
+            taken.add((i, j))
+    return taken
+
+
+def test_matching_ranks_only_contested_pairs_and_takes_the_same_pairs(resolver: Resolver) -> None:
+    competing = 0
+    for patient in corpus()["patients"]:
+        listed = interpret_list(list(list_entries(patient).values()), resolver)
+        for snapshot in patient["snapshots"]:
+            submission = SnapshotSubmission.model_validate(snapshot["submission"])
+            sources = interpret_snapshot(submission.entries, resolver)
+            taken = {(sources.index(p.source), listed.index(p.entry)) for p in match(sources, listed).pairs}
+            assert taken == _pairs_ranking_every_pair(sources, listed)
+            certain = [
+                (i, j) for i, j in _candidate_pairs(sources, listed) if certain_rule(sources[i], listed[j])
+            ]
+            competing += len(certain) - len(taken)
+    assert competing >= 20  # the corpus has pairs that compete (duplicates, one substance twice)
+
+
+def test_contested_pairs_are_still_decided_by_how_well_they_agree(resolver: Resolver) -> None:
+    """Two paracetamol entries on each side, no strengths (so one rule for all four pairs): only the agreement
+    (as needed or not, the regimen) ties the as-needed to the as-needed."""
+    listed = [
+        _list_entry("Paracetamol", "1 tablett x 4"),
+        _list_entry("Paracetamol", "1 tablett ved behov"),
+    ]
+    sent = [
+        SnapshotEntry(name="Paracetamol", dose_text="1 v.b."),
+        SnapshotEntry(name="Paracet", dose_text="1x4"),
+    ]
+    sources, entries = interpret_snapshot(sent, resolver), interpret_list(listed, resolver)
+    pairs = {p.source.source_index: p.entry.entry_id for p in match(sources, entries).pairs}
+    assert pairs == {0: listed[1].id, 1: listed[0].id}
+
+
+def _list_entry(name: str, dose_text: str) -> Entry:
+    return Entry.model_validate(
+        {
+            "id": uuid.uuid4(),
+            "display_name": name,
+            "product": {},
+            "dose_text": dose_text,
+            "source": "gp",
+            "status": "active",
+            "created_version": 1,
+            "updated_version": 1,
+        }
+    )
