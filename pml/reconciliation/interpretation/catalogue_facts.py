@@ -45,6 +45,32 @@ class ProductFacts:
     dose_unit: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class BrandChoice:
+    """The products of a brand a written strength leaves: the product when only one is left, the ATC code and
+    dose unit they share."""
+
+    product_id: str | None
+    product_name: str | None
+    atc: str | None
+    dose_unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BrandFacts:
+    """A brand name (Varenavn, as the search parses it) whose active products all contain the same substances.
+    A written strength picks the products of exactly that strength (`by_strengths`); no strength, or one no
+    product has, leaves them all (`every_product`)."""
+
+    substances: frozenset[str]
+    substance_names: tuple[str, ...]
+    every_product: BrandChoice
+    by_strengths: dict[frozenset[Strength], BrandChoice]
+
+    def choice(self, strengths: frozenset[Strength]) -> BrandChoice:
+        return self.by_strengths.get(strengths, self.every_product) if strengths else self.every_product
+
+
 class _UnionFind:
     def __init__(self) -> None:
         self._parent: dict[str, str] = {}
@@ -91,6 +117,33 @@ class CatalogueFacts:
         for facts in self.products.values():
             if facts.product.active and facts.substances:
                 self.products_of_brand[ParsedQuery.parse(facts.product.brand_name).name].append(facts)
+        self.brands = {
+            words: self._brand_facts(products)
+            for words, products in self.products_of_brand.items()
+            if len({facts.substances for facts in products}) == 1
+        }
+        self.candidate_parts = {
+            pid: (facts.product.name_form_strength, tuple(sorted(facts.substances)))
+            for pid, facts in self.products.items()
+        }
+
+    def _brand_facts(self, products: list[ProductFacts]) -> BrandFacts:
+        by_strengths = {
+            strengths: self._brand_choice([facts for facts in products if facts.strengths == strengths])
+            for strengths in {facts.strengths for facts in products}
+        }
+        substances = products[0].substances
+        return BrandFacts(substances, self.names_of(substances), self._brand_choice(products), by_strengths)
+
+    @staticmethod
+    def _brand_choice(chosen: list[ProductFacts]) -> BrandChoice:
+        product = chosen[0].product if len(chosen) == 1 else None
+        return BrandChoice(
+            product.id if product else None,
+            product.name_form_strength if product else None,
+            common_atc(chosen),
+            _single({facts.dose_unit for facts in chosen}),
+        )
 
     def canonical_id(self, substance_id: str) -> str:
         return self.canonical.get(substance_id, substance_id)

@@ -16,10 +16,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import TypeVar
 
 from rapidfuzz import fuzz, process
 
-from interactions.model import Catalogue
+from interactions.model import Catalogue, Product
 from interactions.search import CatalogueSearch, ParsedQuery
 from pml.reconciliation.interpretation.catalogue_facts import (
     CatalogueFacts,
@@ -40,6 +41,7 @@ NAME_CANDIDATES = 25
 # An id whose product scores below this against the name it came with contradicts it.
 NAME_AGREEMENT_SCORE = 60.0
 _CACHE_SIZE = 8192
+_Key = TypeVar("_Key")
 
 # Spelling variants tried beside the text as written, as FEST writes names: English/Latin to Norwegian
 # ("Oxycodon" -> "Oksykodon", "Clopidogrel" -> "Klopidogrel"; a c before e, i or y stays: "Citalopram") and
@@ -52,6 +54,8 @@ _PARENTHESES = re.compile(r"\(([^()]*)\)")
 _DOSE_IN_NAME = re.compile(
     r"\b\d+(?:[.,]\d+)?\s*[x×]\s*\d+\b|\b\d+(?:\s*\+\s*\d+(?:[.,]\d+)?){2,3}\b|\bx\s*\d+\b"
 )
+# Every regimen it matches has an "x", a "×" or a "+"; most names have none, and a substring test costs less.
+_DOSE_IN_NAME_MARKS = ("x", "×", "+")
 
 
 class ResolutionMethod(StrEnum):
@@ -119,30 +123,31 @@ class Resolver:
         self.search = search or CatalogueSearch(catalogue)
         self.release_id = release_id or catalogue.hentet_dato
         self._cache: OrderedDict[MedicineRef, Resolution] = OrderedDict()
+        # What a name and strength alone resolve to: one source sends a name with an id, another without.
+        self._by_names: OrderedDict[tuple[str, str | None], Resolution] = OrderedDict()
 
     def resolve(self, ref: MedicineRef) -> Resolution:
         cached = self._cache.get(ref)
         if cached is None:
             cached = self._resolve(ref)
-            self._cache[ref] = cached
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+            _remember(self._cache, ref, cached)
         return cached
 
     def clear_cache(self) -> None:
         """Forget every resolution (and the parsed names and strengths behind them): the next look-ups start
         cold."""
         self._cache.clear()
+        self._by_names.clear()
         for cached in (_parsed, _name_words, _strengths_in):
             cached.cache_clear()
 
     def _resolve(self, ref: MedicineRef) -> Resolution:
         by_id = self._by_identifier(ref)
         if by_id is None:
-            return self._by_name(ref) if ref.name else UNRESOLVED
+            return self._named(ref.name, ref.strength) if ref.name else UNRESOLVED
         if not ref.name:
             return by_id
-        by_name = self._by_name(MedicineRef(name=ref.name, strength=ref.strength))
+        by_name = self._named(ref.name, ref.strength)
         if self._contradicts(by_id, by_name):
             return Resolution(
                 ResolutionMethod.CONFLICT,
@@ -171,7 +176,7 @@ class Resolver:
         return None
 
     def _from_product(self, ref: MedicineRef, facts: ProductFacts, method: ResolutionMethod) -> Resolution:
-        written = self._written_strengths(ref, facts.substances)
+        written = self._written_strengths(ref.strength, ref.name, facts.substances)
         return Resolution(
             method,
             facts.substances,
@@ -191,7 +196,7 @@ class Resolver:
             substances,
             self.facts.names_of(substances),
             atc,
-            strengths=self._written_strengths(ref, substances),
+            strengths=self._written_strengths(ref.strength, ref.name, substances),
             dose_unit=self._common_dose_unit(substances),
         )
 
@@ -205,8 +210,17 @@ class Resolver:
 
     # -- names ------------------------------------------------------------------------------------------
 
+    def _named(self, name: str, strength: str | None) -> Resolution:
+        """What the name and strength alone resolve to (all `_by_name` reads of a reference), cached."""
+        key = (name, strength)
+        cached = self._by_names.get(key)
+        if cached is None:
+            cached = self._by_name(MedicineRef(name=name, strength=strength))
+            _remember(self._by_names, key, cached)
+        return cached
+
     def _by_name(self, ref: MedicineRef) -> Resolution:
-        text = _DOSE_IN_NAME.sub(" ", ref.name or "")
+        text = _without_dose(ref.name or "")
         words = _name_words(text)
         exact = self._by_substance_name(text, words) or self._by_brand_name(text, ref.strength, words)
         if exact is not None:
@@ -216,16 +230,9 @@ class Resolver:
             return UNRESOLVED
         query = _parsed(text).name
         best, fully_named = self._best_candidate(candidates, query)
-        rival = max(
-            max(
-                (c.score for c in candidates if not self._explained_by(c, best, fully_named, query)),
-                default=0.0,
-            ),
-            self._rival_in_catalogue(query, best, fully_named),
-        )
         if (
             best.score < NAME_ACCEPT_SCORE
-            or best.score - rival < NAME_MARGIN
+            or self._has_rival(candidates, query, best, fully_named)
             or not best.substances
             or (len(best.substances) > 1 and not fully_named and not self._brand_matches(best, query))
         ):
@@ -233,7 +240,7 @@ class Resolver:
         substances = frozenset(best.substances)
         top = [c for c in candidates if c.score == best.score and c.substances == best.substances]
         product = self.facts.products[best.product_id] if len(top) == 1 else None
-        strengths = self._written_strengths(MedicineRef(name=text, strength=ref.strength), substances)
+        strengths = self._written_strengths(ref.strength, text, substances)
         return Resolution(
             ResolutionMethod.NAME,
             substances,
@@ -253,15 +260,13 @@ class Resolver:
         substances = self._substances_named(words)
         if substances is None:
             return None
-        resolution = self._from_substances(MedicineRef(name=text), substances, ResolutionMethod.NAME, None)
-        atc = self.facts.atc_of_substances.get(substances)
         return Resolution(
-            resolution.method,
+            ResolutionMethod.NAME,
             substances,
-            resolution.substance_names,
-            atc,
-            strengths=resolution.strengths,
-            dose_unit=resolution.dose_unit,
+            self.facts.names_of(substances),
+            self.facts.atc_of_substances.get(substances),
+            strengths=self._written_strengths(None, text, substances),
+            dose_unit=self._common_dose_unit(substances),
             score=100.0,
         )
 
@@ -278,37 +283,34 @@ class Resolver:
     def _by_brand_name(self, text: str, strength: str | None, words: str) -> Resolution | None:
         """The name words are exactly a brand (Varenavn) whose products all contain the same substances: no
         fuzzy search, no rivals ("Pinex" is Pinex, however close "Pinex Forte" is). The product is known when
-        the written strength picks one."""
-        products = self.facts.products_of_brand.get(words, [])
-        if len({facts.substances for facts in products}) != 1:
+        the written strength picks one. What each strength picks is worked out once per release
+        (CatalogueFacts.brands)."""
+        brand = self.facts.brands.get(words)
+        if brand is None:
             return None
-        substances = products[0].substances
-        strengths = self._written_strengths(MedicineRef(name=text, strength=strength), substances)
-        fitting = [facts for facts in products if not strengths or facts.strengths == strengths]
-        chosen = fitting or products
-        product = chosen[0].product if len(chosen) == 1 else None
+        strengths = self._written_strengths(strength, text, brand.substances)
+        chosen = brand.choice(strengths)
         return Resolution(
             ResolutionMethod.NAME,
-            substances,
-            self.facts.names_of(substances),
-            common_atc(chosen),
-            product.id if product else None,
-            product.name_form_strength if product else None,
+            brand.substances,
+            brand.substance_names,
+            chosen.atc,
+            chosen.product_id,
+            chosen.product_name,
             strengths,
-            self._common_dose_unit(substances, [facts.product.id for facts in chosen]),
+            chosen.dose_unit,
             100.0,
         )
 
     def _name_candidates(self, text: str) -> tuple[NameCandidate, ...]:
         """Candidates for the text as written and its spelling and parenthesis variants, whichever scores
         best."""
-        best: tuple[NameCandidate, ...] = ()
+        best: list[tuple[Product, float]] = []
         for variant in _variants(text):
             hits = self.search.candidates(variant, limit=NAME_CANDIDATES, cutoff=NAME_EVIDENCE_SCORE)
-            candidates = tuple(self._candidate(product.id, score) for product, score in hits)
-            if candidates and (not best or candidates[0].score > best[0].score):
-                best = candidates
-        return best
+            if hits and (not best or hits[0][1] > best[0][1]):
+                best = hits
+        return tuple(self._candidate(product.id, score) for product, score in best)
 
     def _best_candidate(
         self, candidates: tuple[NameCandidate, ...], query: str
@@ -326,6 +328,20 @@ class Resolver:
     def _names_every_substance(self, candidate: NameCandidate, query: str) -> bool:
         names = self.facts.names_of(frozenset(candidate.substances))
         return all(fuzz.partial_ratio(name.lower(), query) >= NAME_ACCEPT_SCORE for name in names)
+
+    def _has_rival(
+        self, candidates: tuple[NameCandidate, ...], query: str, best: NameCandidate, fully_named: bool
+    ) -> bool:
+        """Whether a candidate of another substance, or any other substance's name in the catalogue, scores
+        within NAME_MARGIN of the best. The catalogue-wide check is the costly one; a rival among the
+        candidates already decides without it."""
+        rival = max(
+            (c.score for c in candidates if not self._explained_by(c, best, fully_named, query)), default=0.0
+        )
+        if best.score - rival < NAME_MARGIN:
+            return True
+        rival = max(rival, self._rival_in_catalogue(query, best, fully_named))
+        return best.score - rival < NAME_MARGIN
 
     def _rival_in_catalogue(self, query: str, best: NameCandidate, fully_named: bool) -> float:
         """The best raw name score of another substance anywhere in the catalogue, close enough to matter."""
@@ -353,9 +369,11 @@ class Resolver:
         they share (its brand does not match: "Paracet" is no reason to think of a paracetamol/codeine
         brand)."""
         substances = frozenset(candidate.substances)
-        return _explained(
-            substances, best, best_fully_named, brand_matches=self._brand_matches(candidate, query)
-        )
+        # Whether the brand matches only counts for a combination containing best's substances; the fuzzy
+        # score is not worked out for the other candidates.
+        counts = set(best.substances) < substances
+        brand_matches = counts and self._brand_matches(candidate, query)
+        return _explained(substances, best, best_fully_named, brand_matches=brand_matches)
 
     def _brand_matches(self, candidate: NameCandidate, query: str) -> bool:
         """A combination found through one of its substance names ("Codein" -> a paracetamol/codeine
@@ -364,21 +382,21 @@ class Resolver:
         return fuzz.WRatio(query, brand) >= NAME_ACCEPT_SCORE
 
     def _candidate(self, product_id: str, score: float) -> NameCandidate:
-        facts = self.facts.products[product_id]
-        return NameCandidate(
-            product_id, facts.product.name_form_strength, score, tuple(sorted(facts.substances))
-        )
+        name, substances = self.facts.candidate_parts[product_id]
+        return NameCandidate(product_id, name, score, substances)
 
     # -- strengths and units ----------------------------------------------------------------------------
 
-    def _written_strengths(self, ref: MedicineRef, substances: frozenset[str]) -> frozenset[Strength]:
+    def _written_strengths(
+        self, strength: str | None, name: str | None, substances: frozenset[str]
+    ) -> frozenset[Strength]:
         """The strength the source wrote, in its strength field or else in the name. A bare number ("Selo-Zok
         50") is read in the unit the catalogue gives this substance that number in."""
-        for text in (ref.strength, ref.name):
+        for text in (strength, name):
             written = _strengths_in(text)
             if written:
                 return written
-        numbers = _parsed(ref.strength or ref.name or "").numbers
+        numbers = _parsed(strength or name or "").numbers
         if len(numbers) != 1:
             return frozenset()
         found = {
@@ -401,6 +419,12 @@ class Resolver:
         return units.pop() if len(units) == 1 else None
 
 
+def _remember(cache: OrderedDict[_Key, Resolution], key: _Key, resolution: Resolution) -> None:
+    cache[key] = resolution
+    if len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def _parsed(text: str) -> ParsedQuery:
     """A name split as the search splits it; names repeat, so the parse is cached."""
@@ -417,6 +441,13 @@ def _name_words(text: str) -> str:
 def _strengths_in(text: str | None) -> frozenset[Strength]:
     """The strengths written in a strength field or a name; the same few texts recur in every source."""
     return frozenset(parse_strengths(text))
+
+
+def _without_dose(name: str) -> str:
+    """The name without a dose regimen typed into it."""
+    if any(mark in name for mark in _DOSE_IN_NAME_MARKS):
+        return _DOSE_IN_NAME.sub(" ", name)
+    return name
 
 
 def _respelt(text: str, rules: tuple[tuple[re.Pattern[str], str], ...]) -> str:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from pydantic import BaseModel, Field
 
 from pml.medication_list.schemas import Entry
 from pml.reconciliation.evidence import _plainly_constructible, constructed
+from pml.reconciliation.interpretation.catalogue_facts import common_atc
 from pml.reconciliation.interpretation.medicine import Medicine
 from pml.reconciliation.interpretation.resolver import Resolver
+from pml.reconciliation.interpretation.strength import Strength
 from pml.reconciliation.matching import _RULE_RANK as RULE_RANK
 from pml.reconciliation.matching import _agreement, _candidate_pairs, certain_rule, match
 from pml.reconciliation.pipeline import interpret_list, interpret_snapshot
@@ -124,3 +127,24 @@ def _list_entry(name: str, dose_text: str) -> Entry:
             "updated_version": 1,
         }
     )
+
+
+def test_the_per_release_brand_table_picks_what_the_products_of_a_brand_give(resolver: Resolver) -> None:
+    """CatalogueFacts.brands against the products of each brand filtered name by name (the plain way)."""
+    facts = resolver.facts
+    unknown = frozenset({Strength(Decimal("123.4"), "mg")})
+    for words, products in facts.products_of_brand.items():
+        if len({p.substances for p in products}) != 1:
+            assert words not in facts.brands
+            continue
+        brand = facts.brands[words]
+        assert brand.substances == products[0].substances
+        for written in [frozenset(), unknown, *(p.strengths for p in products)]:
+            fitting = [p for p in products if not written or p.strengths == written]
+            chosen = fitting or products
+            choice = brand.choice(written)
+            assert choice.product_id == (chosen[0].product.id if len(chosen) == 1 else None)
+            assert choice.atc == common_atc(chosen)
+            units = {p.dose_unit for p in chosen}
+            assert choice.dose_unit == (units.pop() if len(units) == 1 else None)
+    assert len(facts.brands) > 50
