@@ -67,7 +67,7 @@ def _redis(settings: Settings) -> Redis | None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, access_log=settings.access_log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         yield
         await app.state.catalogue.stop()
+        await app.state.audit_writer.close()
         await app.state.database.dispose()
         if app.state.redis is not None:
             await app.state.redis.aclose()

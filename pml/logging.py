@@ -19,8 +19,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Replace every handler with one JSON handler on stderr (uvicorn's loggers included)."""
+def configure_logging(level: str = "INFO", *, access_log: bool = False) -> None:
+    """Replace every handler with one JSON handler on stderr (uvicorn's loggers included). Without
+    `access_log`, uvicorn's access logger has nowhere to write, so uvicorn does not even format the line."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter(
@@ -35,3 +36,4 @@ def configure_logging(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").propagate = access_log

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=500, ge=1)
     seed_demo_patients: int = Field(default=5, ge=0)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # uvicorn's line per request. Off by default: every patient-data access is in the audit log and every
+    # request in /metrics, and the line costs the server a sizeable share of a cached read's CPU.
+    access_log: bool = False
     # Audit batches commit without waiting for the disk by default (see docs/DECISIONS.md); true makes every
     # access wait for its audit record's WAL flush.
     audit_synchronous_commit: bool = False
