@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolProxiedConnection
 
 from pml.db.urls import sqlalchemy_url
 from pml.settings import Settings
@@ -45,12 +46,12 @@ def create_engine_from_settings(settings: Settings, url: str) -> AsyncEngine:
 def create_log_engine(settings: Settings, url: str) -> AsyncEngine:
     """A small pool for append-only logs (the audit log): each statement is its own transaction and commits
     without waiting for the WAL flush, so logging an access costs one round trip, not a disk flush. Its own
-    pool, because `synchronous_commit` is a connection setting and list writes must keep it on."""
+    pool, because `synchronous_commit` is a connection setting and list writes must keep it on. No ping
+    before each use: the audit writer replaces a connection it finds dead and sends its batch again."""
     return create_async_engine(
         sqlalchemy_url(url),
         pool_size=2,
         max_overflow=2,
-        pool_pre_ping=True,
         isolation_level="AUTOCOMMIT",
         connect_args={
             "options": (
@@ -95,11 +96,26 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def read_statement(self) -> AsyncIterator[AsyncSession]:
+        """A read session without a transaction around it (autocommit): for a read that is one statement,
+        which PostgreSQL answers from one snapshot anyway, so BEGIN and COMMIT would be two round trips for
+        nothing. Never for a read of several statements that must agree with each other."""
+        async with self._read_sessions() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+
+    @asynccontextmanager
     async def log_connection(self) -> AsyncIterator[AsyncConnection]:
         """A connection whose every statement commits by itself, asynchronously (see create_log_engine)."""
         engine = self.log_engine or self.write_engine
         async with engine.connect() as connection:
             yield connection
+
+    async def log_pool_connection(self) -> PoolProxiedConnection:
+        """A psycopg connection of the log pool, held until closed (for a writer that keeps one)."""
+        if self.log_engine is None:
+            raise RuntimeError("this database has no log pool (build it with Database.from_settings)")
+        return await self.log_engine.raw_connection()
 
     def subscribe(self, subscriber: AfterCommitSubscriber) -> None:
         self.subscribers.append(subscriber)
