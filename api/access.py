@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
+from redis.exceptions import RedisError
 
 from api.auth import Forbidden, Principal
 from api.authz import BLOCKABLE_ROLES, Permission, authorize
-from api.deps import CurrentPrincipal, DatabaseDep, PatientId
+from api.deps import PATIENT_ID_DESCRIPTION, checked_patient_id
+from api.ratelimit import RateLimiter
 from pml.audit.schemas import PurposeOfUse
-from pml.cache.patient_cache import CachedPatient, PatientCache
+from pml.cache.patient_cache import MISS, CachedPatient, PatientCache, RedisPatientCache
 from pml.db.engine import Database
-from pml.errors import InvalidInput
+from pml.errors import InvalidInput, InvalidPatientId
 from pml.privacy.repository import BlockRepository
 
 PURPOSE_HEADER = "X-PML-Purpose"
@@ -103,30 +105,65 @@ async def _check_blocks(
 
 
 def patient_access(permission: Permission) -> Callable[..., object]:
-    """A dependency granting `permission` on the path's patient, or refusing with 403 (audited either way)."""
+    """A dependency granting `permission` on the path's patient, or refusing with 403 (audited either way).
+
+    Every patient-data request takes it, so it is one dependency with plain parameters rather than a tree of
+    small ones (FastAPI's per-dependency work is a visible share of a cached read), and the rate-limit count
+    and the patient's cache entry travel in one Redis round trip."""
 
     async def dependency(
         request: Request,
-        principal: CurrentPrincipal,
-        patient_id: PatientId,
-        database: DatabaseDep,
+        patient_id: Annotated[str, Path(description=PATIENT_ID_DESCRIPTION)],
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         purpose: Annotated[str | None, Header(alias=PURPOSE_HEADER)] = None,
         emergency: Annotated[str | None, Header(alias=EMERGENCY_HEADER)] = None,
     ) -> PatientAccess:
+        state = request.app.state
+        principal: Principal = state.token_verifier.principal(authorization)
+        patient_id = await _valid_patient_id(request, principal, patient_id)
+        cached = await _count_and_fetch(request, principal.actor.subject, patient_id)
         request.state.audit = AuditDraft(principal, patient_id, purpose, emergency)
         access = PatientAccess(
             principal, patient_id, _purpose(principal, purpose), _emergency_reason(emergency)
         )
         request.state.audit = AuditDraft(principal, patient_id, access.purpose.value, access.emergency_reason)
         authorize(principal, permission, patient_id)
-        # One cache round trip serves both the block check and, for list reads, the list itself.
-        cache: PatientCache = request.app.state.patient_cache
-        cached = await cache.fetch(patient_id)
         request.state.cached_patient = cached
-        await _check_blocks(access, cached, cache, database)
+        await _check_blocks(access, cached, state.patient_cache, state.database)
         return access
 
     return dependency
+
+
+async def _valid_patient_id(request: Request, principal: Principal, patient_id: str) -> str:
+    """The national id, or 422; a refused id still counts against the caller's rate limit."""
+    try:
+        return checked_patient_id(patient_id, request.app.state.settings)
+    except InvalidPatientId:
+        await request.app.state.rate_limiter.check(principal.actor.subject)
+        raise
+
+
+async def _count_and_fetch(request: Request, subject: str, patient_id: str) -> CachedPatient:
+    """Count the request against the caller's rate limit (429 when over) and fetch the patient's cache entry:
+    one Redis round trip when both live in Redis, each on its own otherwise."""
+    state = request.app.state
+    limiter: RateLimiter = state.rate_limiter
+    cache: PatientCache = state.patient_cache
+    if state.redis is None or not isinstance(cache, RedisPatientCache) or not await cache.usable():
+        await limiter.check(subject)
+        return await cache.fetch(patient_id)
+    pipe = state.redis.pipeline(transaction=False)
+    window = limiter.queue_count(pipe, subject)
+    cache.queue_fetch(pipe, patient_id)
+    try:
+        count, _expiry, fields = await pipe.execute()
+    except (RedisError, OSError) as error:
+        cache.failed(error)
+        limiter.counted(subject, window, None)
+        return MISS
+    limiter.counted(subject, window, count)
+    return cache.parse_fetched(fields)
 
 
 ReadListAccess = Annotated[PatientAccess, Depends(patient_access(Permission.READ_LIST))]

@@ -52,9 +52,11 @@ def checked_patient_id(patient_id: str, settings: Settings) -> str:
         raise InvalidPatientId(f"the patient id is not a valid national id: {error}") from None
 
 
+PATIENT_ID_DESCRIPTION = "fødselsnummer, D-number or H-number (11 digits)"
+
+
 async def valid_patient_id(
-    settings: SettingsDep,
-    patient_id: Annotated[str, Path(description="fødselsnummer, D-number or H-number (11 digits)")],
+    settings: SettingsDep, patient_id: Annotated[str, Path(description=PATIENT_ID_DESCRIPTION)]
 ) -> str:
     return checked_patient_id(patient_id, settings)
 

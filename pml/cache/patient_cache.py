@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
@@ -98,6 +99,9 @@ return 1
 """
 
 
+_FIELDS = ("v", "b", "bv", "kg", "k", "kv")
+
+
 def _key(patient_id: str) -> str:
     return f"pml:patient:{{{patient_id}}}"
 
@@ -128,13 +132,23 @@ class RedisPatientCache(PatientCache):
         return "degraded" if self._dirty or time.monotonic() < self._paused_until else "ok"
 
     async def fetch(self, patient_id: str) -> CachedPatient:
-        if not await self._usable():
+        if not await self.usable():
             return MISS
         try:
-            fields = await self.redis.hmget(_key(patient_id), "v", "b", "bv", "kg", "k", "kv")
+            fields = await self.redis.hmget(_key(patient_id), *_FIELDS)
         except (RedisError, OSError) as error:
-            self._failed(error)
+            self.failed(error)
             return MISS
+        return self.parse_fetched(fields)
+
+    @staticmethod
+    def queue_fetch(pipe: Pipeline, patient_id: str) -> None:
+        """Add `fetch`'s command to a pipeline that carries other commands in the same round trip; give its
+        answer to `parse_fetched` (and a failure to `failed`)."""
+        pipe.hmget(_key(patient_id), *_FIELDS)
+
+    @staticmethod
+    def parse_fetched(fields: object) -> CachedPatient:
         # The client is made without decode_responses, so values are bytes; redis-py can only say bytes | str.
         v, b, bv, kg, k, kv = cast("list[bytes | None]", fields)
         version = int(v) if v is not None else None
@@ -144,14 +158,14 @@ class RedisPatientCache(PatientCache):
         return CachedPatient(version, body, blocks, generation)
 
     async def remember_list(self, patient_id: str, version: int, body: bytes) -> None:
-        if await self._usable():
+        if await self.usable():
             await self._run(self._remember_list, patient_id, [version, body, self.ttl_seconds], must=False)
 
     async def advance_list(self, patient_id: str, version: int) -> None:
         await self._run(self._remember_list, patient_id, [version, b"", self.ttl_seconds], must=True)
 
     async def remember_blocks(self, patient_id: str, generation: int, blocks: frozenset[Block]) -> None:
-        if await self._usable():
+        if await self.usable():
             args: list[EncodableT] = [str(generation), _encode_blocks(blocks), self.ttl_seconds]
             await self._run(self._remember_blocks, patient_id, args, must=False)
 
@@ -162,21 +176,21 @@ class RedisPatientCache(PatientCache):
                 pipe.expire(_key(patient_id), self.ttl_seconds)
                 await pipe.execute()
         except (RedisError, OSError) as error:
-            self._failed(error, dirty=patient_id)
+            self.failed(error, dirty=patient_id)
 
     async def _run(self, script: AsyncScript, patient_id: str, args: list[EncodableT], *, must: bool) -> None:
         try:
             await script(keys=[_key(patient_id)], args=args)
         except (RedisError, OSError) as error:
-            self._failed(error, dirty=patient_id if must else None)
+            self.failed(error, dirty=patient_id if must else None)
 
-    def _failed(self, error: Exception, dirty: str | None = None) -> None:
+    def failed(self, error: Exception, dirty: str | None = None) -> None:
         log.warning("patient cache: Redis unavailable (%s); serving from PostgreSQL", type(error).__name__)
         self._paused_until = time.monotonic() + self.pause_after_error_seconds
         if dirty is not None:
             self._dirty.add(dirty)
 
-    async def _usable(self) -> bool:
+    async def usable(self) -> bool:
         """Redis may be used: not paused, and entries this process could not update are gone."""
         if time.monotonic() < self._paused_until:
             return False
@@ -185,7 +199,7 @@ class RedisPatientCache(PatientCache):
         try:
             await self.redis.delete(*(_key(patient_id) for patient_id in self._dirty))
         except (RedisError, OSError) as error:
-            self._failed(error)
+            self.failed(error)
             return False
         self._dirty.clear()
         return True
