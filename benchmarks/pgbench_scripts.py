@@ -1,10 +1,11 @@
 """pgbench scripts made from the SQL the service actually issues, so the database baseline is the service's
 own work with nothing else around it.
 
-The read is the list read (`list_service(...).current()` in a read transaction, as `GET .../medication-list`
-runs it); the write is a dose change as `PATCH .../entries/{id}` runs it
-(`api.v1.conditional.idempotent_write` with an Idempotency-Key: lock, idempotency look-up, version check,
-change record, entry upsert, header update, the list read back for the response, the stored response).
+The read is the list read (`list_service(...).current()` on an autocommit read session, as an uncached
+`GET .../medication-list` runs it: one statement, no BEGIN or COMMIT); the write is a dose change as
+`PATCH .../entries/{id}` runs it (`api.v1.conditional.idempotent_write` with an Idempotency-Key: the lock,
+the idempotency look-up, the entries read under the lock, the change record with the entry upsert and the
+header update in one statement, the stored response).
 Both run once against the benchmark database while SQLAlchemy's `before_cursor_execute` records every
 statement and its parameters; the recording is then turned into a pgbench script:
 
@@ -75,17 +76,23 @@ class Known:
 def _record_into(database: Database, log: list[Captured]) -> None:
     engine = database.write_engine.sync_engine
 
+    def _autocommit(connection: Any) -> bool:
+        """An autocommit connection sends no BEGIN or COMMIT, though SQLAlchemy still reports both."""
+        return bool(connection.connection.driver_connection.autocommit)
+
     @event.listens_for(engine, "begin")
-    def _begin(_connection: Any) -> None:
-        log.append(Captured("BEGIN", None))
+    def _begin(connection: Any) -> None:
+        if not _autocommit(connection):
+            log.append(Captured("BEGIN", None))
 
     @event.listens_for(engine, "before_cursor_execute")
     def _statement(_c: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
         log.append(Captured(statement, dict(parameters) if parameters else None))
 
     @event.listens_for(engine, "commit")
-    def _commit(_connection: Any) -> None:
-        log.append(Captured("COMMIT", None))
+    def _commit(connection: Any) -> None:
+        if not _autocommit(connection):
+            log.append(Captured("COMMIT", None))
 
 
 def _patch_request(path: str, version: int, key: str) -> Request:
@@ -97,10 +104,10 @@ async def record_read(settings: Settings, url: str, patient_id: str) -> list[Cap
     database = Database.from_settings(settings, url)
     log: list[Captured] = []
     try:
-        async with database.read_transaction() as session:
+        async with database.read_statement() as session:
             await list_service(session, settings).current(patient_id)  # warm the connection first
         _record_into(database, log)
-        async with database.read_transaction() as session:
+        async with database.read_statement() as session:
             await list_service(session, settings).current(patient_id)
     finally:
         await database.dispose()
@@ -160,10 +167,10 @@ class _Renderer:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int):
-            is_version = name in ("version", "updated_version") or name.startswith("param_")
+            is_version = name.endswith("version") or name.startswith("param_")
             return ":nv" if is_version and value == known.new_version else str(value)
         if isinstance(value, dt.datetime):
-            return ":ret_recorded_at"  # the only time the service binds is the change's recorded_at
+            raise ValueError(f"{name}: the service binds no time (the database takes recorded_at itself)")
         return self.define(value)
 
     def define(self, value: Any) -> str:

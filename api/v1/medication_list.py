@@ -87,7 +87,7 @@ async def read_list(
         LIST_CACHE.labels("hit").inc()
         return _list_bytes(cached.list_body, cached.list_version)
     LIST_CACHE.labels("miss").inc()
-    async with database.read_transaction() as session:
+    async with database.read_statement() as session:
         current = await list_service(session, settings).current(patient_id)
     body = current.model_dump_json().encode()
     await request.app.state.patient_cache.remember_list(patient_id, current.version, body)

@@ -7,8 +7,8 @@ import hashlib
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pml.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReused
@@ -28,17 +28,40 @@ def request_fingerprint(method: str, path: str, body: object) -> str:
     return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
 
 
+_KEY = (
+    IdempotencyRecordRow.patient_id == bindparam("record_patient_id"),
+    IdempotencyRecordRow.idempotency_key == bindparam("record_key"),
+)
+FIND = select(
+    IdempotencyRecordRow.request_hash,
+    IdempotencyRecordRow.status_code,
+    IdempotencyRecordRow.response_headers,
+    IdempotencyRecordRow.response_body,
+).where(*_KEY)
+# DO NOTHING and no row back, rather than a unique violation: the key's owner committed first.
+SAVE = (
+    pg_insert(IdempotencyRecordRow)
+    .values(
+        patient_id=bindparam("record_patient_id"),
+        idempotency_key=bindparam("record_key"),
+        request_hash=bindparam("record_request_hash"),
+        status_code=bindparam("record_status_code"),
+        response_headers=bindparam("record_response_headers"),
+        response_body=bindparam("record_response_body"),
+    )
+    .on_conflict_do_nothing()
+    .returning(IdempotencyRecordRow.status_code)
+)
+
+
 class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def replay(self, patient_id: str, key: str, fingerprint: str) -> StoredResponse | None:
         """The stored response for `key`, or None; a different request under the same key is refused."""
-        row = await self._session.scalar(
-            select(IdempotencyRecordRow).where(
-                IdempotencyRecordRow.patient_id == patient_id, IdempotencyRecordRow.idempotency_key == key
-            )
-        )
+        key_of = {"record_patient_id": patient_id, "record_key": key}
+        row = (await self._session.execute(FIND, key_of)).first()
         if row is None:
             return None
         if row.request_hash != fingerprint:
@@ -49,22 +72,21 @@ class IdempotencyRepository:
         return StoredResponse(row.status_code, dict(row.response_headers), row.response_body)
 
     async def save(self, patient_id: str, key: str, fingerprint: str, response: StoredResponse) -> None:
-        self._session.add(
-            IdempotencyRecordRow(
-                patient_id=patient_id,
-                idempotency_key=key,
-                request_hash=fingerprint,
-                status_code=response.status_code,
-                response_headers=response.headers,
-                response_body=response.body,
-            )
+        saved = await self._session.scalar(
+            SAVE,
+            {
+                "record_patient_id": patient_id,
+                "record_key": key,
+                "record_request_hash": fingerprint,
+                "record_status_code": response.status_code,
+                "record_response_headers": response.headers,
+                "record_response_body": response.body,
+            },
         )
-        try:
-            await self._session.flush()
-        except IntegrityError:
+        if saved is None:
             # Two requests under different locks (e.g. a list write and an administration) raced on one key.
             raise IdempotencyKeyInUse(
                 "another request with this Idempotency-Key was processed at the same moment; nothing was "
                 "changed by this one. Retry it: you will get the first request's response, "
                 "or a 422 if it differs"
-            ) from None
+            )

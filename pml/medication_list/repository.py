@@ -1,16 +1,23 @@
-"""All SQL of the medication list. Services speak the domain; this module speaks PostgreSQL."""
+"""All SQL of the medication list. Services speak the domain; this module speaks PostgreSQL.
+
+The hot statements are Core statements built once at import, with named parameters: a write is one lock, one
+read of the entries and one statement that records the change, and a plain read of the current list is one
+statement. Under the patient's lock the repository keeps the list as it stands in the transaction (see
+`LockedList`), so the steps of a write, and several writes in one transaction, never read it twice.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from pml.db.engine import publish_after_commit
 from pml.medication_list.events import ListVersionCommitted
@@ -39,13 +46,145 @@ class NewChange:
     provenance: Provenance | None = None
 
 
-def _header_from_row(row: PatientListRow) -> ListHeader:
+@dataclass(slots=True)
+class LockedList:
+    """One patient's list as it stands in the transaction that holds its lock. Read once (the entries only
+    when first needed) and moved by every change this transaction records; nothing else writes the list while
+    the lock is held, so it is what a new read would return."""
+
+    header: ListHeader
+    entries: list[Entry] | None = None
+
+    def apply(self, change: NewChange, recorded_at: dt.datetime, reviewed: ReviewedMarker | None) -> None:
+        self.header = ListHeader(
+            self.header.patient_id, change.version, recorded_at, reviewed or self.header.reviewed
+        )
+        if self.entries is not None and change.after is not None:
+            after = change.after
+            positions = [i for i, entry in enumerate(self.entries) if entry.id == after.id]
+            if positions:
+                self.entries[positions[0]] = after
+            else:
+                self.entries.append(after)  # a new entry has the highest created_version: it sorts last
+
+
+@dataclass(slots=True)
+class _TransactionLocks:
+    """The lists locked in one transaction; `transaction` tells a later transaction of the session apart."""
+
+    transaction: object
+    lists: dict[str, LockedList] = field(default_factory=dict)
+
+
+_LOCKS = "pml.medication_list.locks"
+
+# -- statements ----------------------------------------------------------------------------------------------
+
+_HEADER_COLUMNS = (
+    PatientListRow.version,
+    PatientListRow.updated_at,
+    PatientListRow.reviewed_by,
+    PatientListRow.reviewed_at,
+    PatientListRow.reviewed_version,
+)
+_PATIENT: BindParameter[str] = bindparam("list_patient_id")
+_ENTRY_ORDER = (ListEntryRow.created_version, ListEntryRow.entry_id)
+
+LOCK_LIST = select(*_HEADER_COLUMNS).where(PatientListRow.patient_id == _PATIENT).with_for_update()
+CREATE_LIST = pg_insert(PatientListRow).values(patient_id=_PATIENT).on_conflict_do_nothing()
+READ_HEADER = select(*_HEADER_COLUMNS).where(PatientListRow.patient_id == _PATIENT)
+READ_ENTRIES = select(ListEntryRow.body).where(ListEntryRow.patient_id == _PATIENT).order_by(*_ENTRY_ORDER)
+# The header and its entries in one statement: one snapshot, so consistent without a transaction around it.
+READ_LIST = (
+    select(*_HEADER_COLUMNS, ListEntryRow.body)
+    .select_from(PatientListRow)
+    .outerjoin(ListEntryRow, ListEntryRow.patient_id == PatientListRow.patient_id)
+    .where(PatientListRow.patient_id == _PATIENT)
+    .order_by(*_ENTRY_ORDER)
+)
+
+
+def _recording(*, with_entry: bool, marks_reviewed: bool) -> Any:
+    """One statement that appends the change record, upserts the entry's after-image (the same parameter as
+    the record's `after`) and moves the header to the change's version and time, returning that time.
+    PostgreSQL runs every data-modifying CTE of a statement, in the statement's single snapshot."""
+    change = (
+        pg_insert(ListChangeRow)
+        .values(
+            patient_id=_PATIENT,
+            version=bindparam("change_version"),
+            action=bindparam("change_action"),
+            entry_id=bindparam("change_entry_id"),
+            actor=bindparam("change_actor"),
+            organisation=bindparam("change_organisation"),
+            source=bindparam("change_source"),
+            reason=bindparam("change_reason"),
+            before=bindparam("change_before"),
+            after=bindparam("change_after"),
+            provenance=bindparam("change_provenance"),
+        )
+        .returning(ListChangeRow.recorded_at)
+        .cte("change")
+    )
+    recorded_at = select(change.c.recorded_at).scalar_subquery()
+    header: dict[str, Any] = {"version": bindparam("change_version"), "updated_at": recorded_at}
+    if marks_reviewed:
+        header |= {
+            "reviewed_by": bindparam("change_actor"),
+            "reviewed_at": recorded_at,
+            "reviewed_version": bindparam("change_version"),
+        }
+    statement = (
+        update(PatientListRow)
+        .where(PatientListRow.patient_id == _PATIENT)
+        .values(header)
+        .returning(PatientListRow.updated_at)
+    )
+    if not with_entry:
+        return statement
+    entry = pg_insert(ListEntryRow).values(
+        patient_id=_PATIENT,
+        entry_id=bindparam("change_entry_id"),
+        status=bindparam("entry_status"),
+        atc=bindparam("entry_atc"),
+        body=bindparam("change_after"),
+        created_version=bindparam("entry_created_version"),
+        updated_version=bindparam("change_version"),
+    )
+    upsert = entry.on_conflict_do_update(
+        index_elements=["patient_id", "entry_id"],
+        set_={
+            "status": entry.excluded.status,
+            "atc": entry.excluded.atc,
+            "body": entry.excluded.body,
+            "updated_version": entry.excluded.updated_version,
+        },
+    )
+    return statement.add_cte(upsert.cte("saved_entry"))
+
+
+RECORD_ENTRY_CHANGE = _recording(with_entry=True, marks_reviewed=False)
+RECORD_REVIEW = _recording(with_entry=False, marks_reviewed=True)
+RECORD_CHANGE = _recording(with_entry=False, marks_reviewed=False)
+
+# -- rows to domain ------------------------------------------------------------------------------------------
+
+
+class _HeaderRow(Protocol):
+    version: int
+    updated_at: dt.datetime | None
+    reviewed_by: dict[str, object] | None
+    reviewed_at: dt.datetime | None
+    reviewed_version: int | None
+
+
+def _header_from_row(patient_id: str, row: _HeaderRow) -> ListHeader:
     reviewed = None
     if row.reviewed_by is not None and row.reviewed_at and row.reviewed_version is not None:
         reviewed = ReviewedMarker(
             by=Actor.model_validate(row.reviewed_by), at=row.reviewed_at, version=row.reviewed_version
         )
-    return ListHeader(row.patient_id, row.version, row.updated_at, reviewed)
+    return ListHeader(patient_id, row.version, row.updated_at, reviewed)
 
 
 def _entry_json(entry: Entry | None) -> dict[str, Any] | None:
@@ -70,99 +209,124 @@ def _change_from_row(row: ListChangeRow) -> ChangeRecord:
     )
 
 
+def _change_parameters(patient_id: str, change: NewChange) -> dict[str, Any]:
+    after = change.after
+    return {
+        "list_patient_id": patient_id,
+        "change_version": change.version,
+        "change_action": change.action,
+        "change_entry_id": change.entry_id,
+        "change_actor": change.actor.model_dump(mode="json"),
+        "change_organisation": change.actor.organisation,
+        "change_source": change.source,
+        "change_reason": change.reason,
+        "change_before": _entry_json(change.before),
+        "change_after": _entry_json(after),
+        "change_provenance": change.provenance.model_dump(mode="json") if change.provenance else None,
+        "entry_status": after.status.value if after else None,
+        "entry_atc": after.product.atc if after else None,
+        "entry_created_version": after.created_version if after else None,
+    }
+
+
 class MedicationListRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    # -- the lock and the list under it ---------------------------------------------------------------------
+
     async def lock_list(self, patient_id: str) -> ListHeader:
-        """Create the list row if needed and lock it: writers of one patient queue here, others don't."""
-        await self._session.execute(
-            pg_insert(PatientListRow).values(patient_id=patient_id).on_conflict_do_nothing()
-        )
-        row = await self._session.scalar(
-            select(PatientListRow).where(PatientListRow.patient_id == patient_id).with_for_update()
-        )
+        """Create the list row if needed and lock it: writers of one patient queue here, others don't.
+        Locked once per transaction; asking again returns the header as this transaction has moved it."""
+        locks = self._locks()
+        locked = locks.lists.get(patient_id)
+        if locked is None:
+            locked = LockedList(await self._lock_row(patient_id))
+            locks.lists[patient_id] = locked
+        return locked.header
+
+    async def locked_entries(self, patient_id: str) -> list[Entry]:
+        """The current entries of a list this transaction has locked, read from the database only once."""
+        locked = self._locks().lists[patient_id]
+        if locked.entries is None:
+            locked.entries = await self._read_entries(patient_id)
+        return list(locked.entries)
+
+    async def _lock_row(self, patient_id: str) -> ListHeader:
+        parameters = {"list_patient_id": patient_id}
+        row = (await self._session.execute(LOCK_LIST, parameters)).first()
+        if row is None:  # the patient's first write: create the row (a racing writer may too), then lock
+            await self._session.execute(CREATE_LIST, parameters)
+            row = (await self._session.execute(LOCK_LIST, parameters)).first()
         assert row is not None, "the row was inserted or already there, and we hold its lock"
-        return _header_from_row(row)
+        return _header_from_row(patient_id, row)
+
+    def _locks(self) -> _TransactionLocks:
+        transaction = self._session.sync_session.get_transaction()
+        locks: _TransactionLocks | None = self._session.info.get(_LOCKS)
+        if locks is None or locks.transaction is not transaction:
+            locks = _TransactionLocks(transaction)
+            self._session.info[_LOCKS] = locks
+        return locks
+
+    def _locked(self, patient_id: str) -> LockedList | None:
+        locks: _TransactionLocks | None = self._session.info.get(_LOCKS)
+        if locks is None or locks.transaction is not self._session.sync_session.get_transaction():
+            return None
+        return locks.lists.get(patient_id)
+
+    # -- reads ----------------------------------------------------------------------------------------------
 
     async def header(self, patient_id: str) -> ListHeader | None:
-        row = await self._session.get(PatientListRow, patient_id)
-        return None if row is None else _header_from_row(row)
+        if (locked := self._locked(patient_id)) is not None:
+            return locked.header
+        row = (await self._session.execute(READ_HEADER, {"list_patient_id": patient_id})).first()
+        return None if row is None else _header_from_row(patient_id, row)
+
+    async def current_list(self, patient_id: str) -> tuple[ListHeader | None, list[Entry]]:
+        """The header (None for a list nobody has written) and the entries, in one statement."""
+        if (locked := self._locked(patient_id)) is not None:
+            return locked.header, await self.locked_entries(patient_id)
+        rows = (await self._session.execute(READ_LIST, {"list_patient_id": patient_id})).all()
+        if not rows:
+            return None, []
+        entries = [Entry.model_validate(row.body) for row in rows if row.body is not None]
+        return _header_from_row(patient_id, rows[0]), entries
 
     async def current_entries(self, patient_id: str) -> list[Entry]:
-        bodies = await self._session.scalars(
-            select(ListEntryRow.body)
-            .where(ListEntryRow.patient_id == patient_id)
-            .order_by(ListEntryRow.created_version, ListEntryRow.entry_id)
-        )
+        if self._locked(patient_id) is not None:
+            return await self.locked_entries(patient_id)
+        return await self._read_entries(patient_id)
+
+    async def _read_entries(self, patient_id: str) -> list[Entry]:
+        bodies = await self._session.scalars(READ_ENTRIES, {"list_patient_id": patient_id})
         return [Entry.model_validate(body) for body in bodies]
 
     async def entry(self, patient_id: str, entry_id: uuid.UUID) -> Entry | None:
-        body = await self._session.scalar(
-            select(ListEntryRow.body).where(
-                ListEntryRow.patient_id == patient_id, ListEntryRow.entry_id == entry_id
-            )
-        )
-        return None if body is None else Entry.model_validate(body)
+        entries = await self.current_entries(patient_id)
+        return next((entry for entry in entries if entry.id == entry_id), None)
 
-    async def count_entries(self, patient_id: str) -> int:
-        count = await self._session.scalar(
-            select(func.count()).select_from(ListEntryRow).where(ListEntryRow.patient_id == patient_id)
-        )
-        return count or 0
+    # -- writes ---------------------------------------------------------------------------------------------
 
-    async def save_entry(self, patient_id: str, entry: Entry) -> None:
-        values = {
-            "status": entry.status.value,
-            "atc": entry.product.atc,
-            "body": _entry_json(entry),
-            "updated_version": entry.updated_version,
-        }
-        statement = pg_insert(ListEntryRow).values(
-            patient_id=patient_id, entry_id=entry.id, created_version=entry.created_version, **values
-        )
-        await self._session.execute(
-            statement.on_conflict_do_update(index_elements=["patient_id", "entry_id"], set_=values)
-        )
-
-    async def append_change(self, patient_id: str, change: NewChange) -> dt.datetime:
-        """Append the change record and move the list header to its version, in the caller's transaction."""
+    async def append_change(
+        self, patient_id: str, change: NewChange, *, marks_reviewed: bool = False
+    ) -> dt.datetime:
+        """Append the change record, save the entry's after-image (if any) and move the list header to the
+        change's version (and, for a review, its reviewed marker), in the caller's transaction, which holds
+        the list's lock. Returns the change's recorded time."""
+        locked = self._locks().lists[patient_id]
+        if marks_reviewed:
+            statement = RECORD_REVIEW
+        else:
+            statement = RECORD_ENTRY_CHANGE if change.after is not None else RECORD_CHANGE
         recorded_at: dt.datetime | None = await self._session.scalar(
-            insert(ListChangeRow)
-            .values(
-                patient_id=patient_id,
-                version=change.version,
-                action=change.action,
-                entry_id=change.entry_id,
-                actor=change.actor.model_dump(mode="json"),
-                organisation=change.actor.organisation,
-                source=change.source,
-                reason=change.reason,
-                before=_entry_json(change.before),
-                after=_entry_json(change.after),
-                provenance=change.provenance.model_dump(mode="json") if change.provenance else None,
-            )
-            .returning(ListChangeRow.recorded_at)
+            statement, _change_parameters(patient_id, change)
         )
-        assert recorded_at is not None
-        await self._session.execute(
-            update(PatientListRow)
-            .where(PatientListRow.patient_id == patient_id)
-            .values(version=change.version, updated_at=recorded_at)
-        )
+        assert recorded_at is not None, "the locked header row is there to update"
+        reviewed = ReviewedMarker(by=change.actor, at=recorded_at, version=change.version)
+        locked.apply(change, recorded_at, reviewed if marks_reviewed else None)
         publish_after_commit(self._session, ListVersionCommitted(patient_id, change.version))
         return recorded_at
-
-    async def set_reviewed(self, patient_id: str, marker: ReviewedMarker) -> None:
-        await self._session.execute(
-            update(PatientListRow)
-            .where(PatientListRow.patient_id == patient_id)
-            .values(
-                reviewed_by=marker.by.model_dump(mode="json"),
-                reviewed_at=marker.at,
-                reviewed_version=marker.version,
-            )
-        )
 
     async def entries_at_version(self, patient_id: str, version: int) -> list[Entry]:
         """Rebuild the list at `version` from the history: each entry's latest state up to it."""

@@ -1,7 +1,9 @@
 """The medication list's rules: versions, optimistic concurrency, status transitions, the reviewed marker.
 
 Every change moves the list version by one and appends a change record in the caller's transaction, together
-with the materialised entry, so history and the current list can never disagree.
+with the materialised entry, so history and the current list can never disagree. A write takes the patient's
+lock once per transaction and reads the entries once under it; the list it answers with is that list with the
+change applied (the repository keeps it), not a second read.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from pml.medication_list.schemas import (
     MedicationList,
     NewEntry,
     Provenance,
-    ReviewedMarker,
     Source,
 )
 
@@ -64,10 +65,10 @@ class MedicationListService:
     # -- reads -------------------------------------------------------------------------------------------
 
     async def current(self, patient_id: str) -> MedicationList:
-        header = await self._repo.header(patient_id)
+        header, entries = await self._repo.current_list(patient_id)
         if header is None:
             return MedicationList(patient_id=patient_id, version=0, entries=[])
-        return await self._assemble(header)
+        return _assembled(header, entries)
 
     async def at_version(self, patient_id: str, version: int) -> MedicationList:
         header = await self._repo.header(patient_id)
@@ -120,7 +121,7 @@ class MedicationListService:
         *, provenance: Provenance | None = None,
     ) -> WriteResult:
         header = await self._begin_write(patient_id, expected_version)
-        if await self._repo.count_entries(patient_id) >= self._limits.max_entries:
+        if len(await self._repo.locked_entries(patient_id)) >= self._limits.max_entries:
             raise ListTooLarge(f"a list holds at most {self._limits.max_entries} entries")
         version = header.version + 1
         fields = new.model_dump(exclude={"reason"})
@@ -128,7 +129,7 @@ class MedicationListService:
         await self._record(
             patient_id, version, ChangeAction.ADD, actor, new.source, new.reason, None, entry, provenance
         )
-        return WriteResult(await self.current(patient_id), entry)
+        return await self._written(patient_id, entry)
 
     async def change_entry(
         self,
@@ -150,7 +151,7 @@ class MedicationListService:
         await self._record(
             patient_id, version, ChangeAction.CHANGE, actor, source, change.reason, before, after, provenance
         )
-        return WriteResult(await self.current(patient_id), after)
+        return await self._written(patient_id, after)
 
     async def change_status(
         self,
@@ -176,25 +177,24 @@ class MedicationListService:
             update={"status": new_status, "status_reason": reason, "updated_version": version}
         )
         await self._record(patient_id, version, action, actor, source, reason, before, after, provenance)
-        return WriteResult(await self.current(patient_id), after)
+        return await self._written(patient_id, after)
 
     async def mark_reviewed(
         self, patient_id: str, expected_version: int, actor: Actor, *, source: Source, note: str | None
     ) -> WriteResult:
         header = await self._begin_write(patient_id, expected_version)
         version = header.version + 1
-        recorded_at = await self._record(
-            patient_id, version, ChangeAction.REVIEW, actor, source, note, None, None
+        await self._record(
+            patient_id, version, ChangeAction.REVIEW, actor, source, note, None, None, marks_reviewed=True
         )
-        await self._repo.set_reviewed(patient_id, ReviewedMarker(by=actor, at=recorded_at, version=version))
-        return WriteResult(await self.current(patient_id), None)
+        return await self._written(patient_id, None)
 
     # -- helpers -----------------------------------------------------------------------------------------
 
     async def _begin_write(self, patient_id: str, expected_version: int) -> ListHeader:
         header = await self._repo.lock_list(patient_id)
         if header.version != expected_version:
-            current = await self._assemble(header)
+            current = _assembled(header, await self._repo.locked_entries(patient_id))
             raise VersionConflict(
                 expected=expected_version,
                 current=header.version,
@@ -203,7 +203,8 @@ class MedicationListService:
         return header
 
     async def _existing_entry(self, patient_id: str, entry_id: uuid.UUID) -> Entry:
-        entry = await self._repo.entry(patient_id, entry_id)
+        entries = await self._repo.locked_entries(patient_id)
+        entry = next((entry for entry in entries if entry.id == entry_id), None)
         if entry is None:
             raise EntryNotFound(f"entry {entry_id} is not on this patient's list")
         return entry
@@ -219,6 +220,8 @@ class MedicationListService:
         before: Entry | None,
         after: Entry | None,
         provenance: Provenance | None = None,
+        *,
+        marks_reviewed: bool = False,
     ) -> dt.datetime:
         subject = after or before
         change = NewChange(
@@ -232,19 +235,12 @@ class MedicationListService:
             after=after,
             provenance=provenance,
         )
-        if after is not None:
-            await self._repo.save_entry(patient_id, after)
-        return await self._repo.append_change(patient_id, change)
+        return await self._repo.append_change(patient_id, change, marks_reviewed=marks_reviewed)
 
-    async def _assemble(self, header: ListHeader) -> MedicationList:
-        entries = await self._repo.current_entries(header.patient_id)
-        return MedicationList(
-            patient_id=header.patient_id,
-            version=header.version,
-            updated_at=header.updated_at,
-            reviewed=header.reviewed,
-            entries=entries,
-        )
+    async def _written(self, patient_id: str, entry: Entry | None) -> WriteResult:
+        """The list after this transaction's writes, as the repository keeps it under the lock."""
+        header = await self._repo.lock_list(patient_id)
+        return WriteResult(_assembled(header, await self._repo.locked_entries(patient_id)), entry)
 
     async def _rebuild(self, patient_id: str, version: int) -> MedicationList:
         entries = await self._repo.entries_at_version(patient_id, version)
@@ -262,6 +258,16 @@ class MedicationListService:
         if limit < 1 or limit > self._limits.max_page_size:
             raise InvalidInput(f"limit must be between 1 and {self._limits.max_page_size}")
         return limit
+
+
+def _assembled(header: ListHeader, entries: list[Entry]) -> MedicationList:
+    return MedicationList(
+        patient_id=header.patient_id,
+        version=header.version,
+        updated_at=header.updated_at,
+        reviewed=header.reviewed,
+        entries=entries,
+    )
 
 
 def _merged(before: Entry, change: EntryChange, version: int) -> Entry:

@@ -62,8 +62,9 @@ def _assert_history_and_snapshot_agree(client: ListClient, patient_id: str) -> d
 def test_sigkill_mid_load_loses_no_acknowledged_write(
     server_settings: Settings, prescriber_token: str, work_dir: Path
 ) -> None:
-    # A list limit the load cannot reach before the kill, so writes are still going when it comes.
-    env = server_env(server_settings, PML_MAX_LIST_ENTRIES="100000")
+    # A list limit the load cannot reach before the kill, so writes are still going when it comes; and no
+    # rate limit: the writers share one token, and a 429 would end a writer before the kill.
+    env = server_env(server_settings, PML_MAX_LIST_ENTRIES="100000", PML_RATE_LIMIT_PER_SECOND="1000000")
     server = ServerProcess(env=env, log_path=work_dir / "crash-server.log").start()
     patients = [new_patient_id() for _ in range(WRITERS)]
     logs = [WriterLog() for _ in patients]
