@@ -19,6 +19,7 @@ from api.deps import DatabaseDep, SettingsDep
 from api.problems import PROBLEM_CONTENT_TYPE
 from api.v1.conditional import etag, idempotent_write, json_response, list_service, not_modified
 from pml.cache.patient_cache import CachedPatient
+from pml.db.engine import Database
 from pml.errors import InvalidInput
 from pml.medication_list.schemas import (
     ChangeAction,
@@ -35,6 +36,11 @@ from pml.medication_list.schemas import (
 )
 from pml.medication_list.service import MedicationListService, WriteResult
 from pml.metrics import LIST_CACHE
+from pml.settings import Settings
+
+# Resolved once: `labels()` looks the child up in a locked dict on every call.
+LIST_CACHE_HIT, LIST_CACHE_MISS = LIST_CACHE.labels("hit"), LIST_CACHE.labels("miss")
+LIST_CACHE_NOT_MODIFIED = LIST_CACHE.labels("not_modified")
 
 # List versions are PostgreSQL integers; a larger number is refused as invalid rather than overflowing in SQL.
 MAX_VERSION = 2**31 - 1
@@ -74,19 +80,21 @@ def _source(requested: Source | None, principal: Principal) -> Source:
 
 
 @router.get("", response_model=MedicationList, responses={304: {"description": "unchanged since the ETag"}})
-async def read_list(
-    request: Request, access: ReadListAccess, database: DatabaseDep, settings: SettingsDep
-) -> Response:
+async def read_list(request: Request, access: ReadListAccess) -> Response:
     """The current list. Send `If-None-Match` with the last ETag to get 304 when nothing changed."""
     patient_id = access.patient_id
     cached: CachedPatient = request.state.cached_patient
     if cached.list_version is not None and not_modified(request, cached.list_version):
-        LIST_CACHE.labels("not_modified").inc()
+        LIST_CACHE_NOT_MODIFIED.inc()
         return _not_modified(cached.list_version)
     if cached.list_body is not None and cached.list_version is not None:
-        LIST_CACHE.labels("hit").inc()
+        LIST_CACHE_HIT.inc()
         return _list_bytes(cached.list_body, cached.list_version)
-    LIST_CACHE.labels("miss").inc()
+    LIST_CACHE_MISS.inc()
+    # The database and settings come from the app's state here rather than as dependencies: most reads are
+    # answered above from the cache, and every dependency costs FastAPI work on each of them.
+    database: Database = request.app.state.database
+    settings: Settings = request.app.state.settings
     async with database.read_statement() as session:
         current = await list_service(session, settings).current(patient_id)
     body = current.model_dump_json().encode()
