@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -185,15 +185,18 @@ class CatalogueSearch:
         a word sharing its first three letters with a query word; if none matches, two
         letters; then (a typo early in the word) those sharing two letter trigrams; then all.
         The tier depends on the query alone, so every page of a query has the same total."""
-        for tier in (
-            self._prefix_candidates(name, 3),
-            self._prefix_candidates(name, 2),
-            self._trigram_candidates(name),
-        ):
+        for tier in self._tiers(name):
             scores = self._score_choices(name, tier, cutoff) if tier else {}
             if scores:
                 return scores
         return self._score_choices(name, range(len(self._choices)), cutoff)
+
+    def _tiers(self, name: str) -> Iterator[list[int]]:
+        """The tiers of `_name_scores` in order; each is only worked out when the ones before it scored
+        nothing (most queries stop at the first)."""
+        yield self._prefix_candidates(name, 3)
+        yield self._prefix_candidates(name, 2)
+        yield self._trigram_candidates(name)
 
     def _prefix_candidates(self, name: str, length: int) -> list[int]:
         numbers: set[int] = set()
