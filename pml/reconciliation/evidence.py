@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -39,10 +39,12 @@ class SnapshotContext:
     source: Source
     kind: SnapshotKind
     as_of: dt.datetime  # when the source said it: sent_at, else received_at
+    # "gp medication list of 2026-11-20", in most findings' summaries and reasons: written once.
+    label: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def label(self) -> str:
-        return f"{self.source.value} {self.kind.value.replace('_', ' ')} of {self.as_of.date().isoformat()}"
+    def __post_init__(self) -> None:
+        label = f"{self.source.value} {self.kind.value.replace('_', ' ')} of {self.as_of.date().isoformat()}"
+        object.__setattr__(self, "label", label)
 
 
 # Views are built from values already typed and checked, for every finding of every reconciliation, so they
