@@ -94,7 +94,7 @@ async def cds_hook(
         )
     patient_id = checked_patient_id(hook_request.context.patientId.removeprefix("Patient/"), settings)
     access = await open_patient(
-        request, principal, database, settings, Permission.READ_LIST, patient_id, default_purpose="TREAT"
+        request, principal, settings, Permission.READ_LIST, patient_id, default_purpose="TREAT"
     )
     authorize(principal, Permission.CHECK_INTERACTIONS, patient_id)
     compiled = catalogue.current  # 503 before touching patient data when no release is active
@@ -149,7 +149,6 @@ async def cds_feedback(
         await open_patient(
             request,
             principal,
-            database,
             settings,
             Permission.CHECK_INTERACTIONS,
             patient_id,

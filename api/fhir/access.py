@@ -4,17 +4,14 @@ purpose of use, and the audit draft), called with the patient taken from the id.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import cast
-
 from fastapi import Request
 
-from api.access import EMERGENCY_HEADER, PURPOSE_HEADER, PatientAccess, patient_access
+from api.access import EMERGENCY_HEADER, PURPOSE_HEADER, PatientAccess, grant_access
 from api.auth import Principal
 from api.authz import Permission
 from api.deps import checked_patient_id
 from api.fhir.ids import ResourceNotFound
-from pml.db.engine import Database
+from pml.cache.patient_cache import PatientCache
 from pml.errors import InvalidPatientId
 from pml.settings import Settings
 
@@ -30,7 +27,6 @@ def fhir_patient_id(patient_id: str, settings: Settings) -> str:
 async def open_patient(
     request: Request,
     principal: Principal,
-    database: Database,
     settings: Settings,
     permission: Permission,
     patient_id: str,
@@ -40,14 +36,10 @@ async def open_patient(
     """Grant `permission` on the patient (audited either way) or raise 403/422 as /v1 does. A caller whose
     interaction implies its purpose (a CDS hook call is treatment) may name a default for X-PML-Purpose."""
     checked = fhir_patient_id(patient_id, settings)
-    # The dependency is a plain async function; FastAPI's Depends is only how /v1 routes call it.
-    grant = cast(Callable[..., Awaitable[PatientAccess]], patient_access(permission))
-    access = await grant(
-        request=request,
-        principal=principal,
-        patient_id=checked,
-        database=database,
+    # The route's principal dependency has counted the call against the rate limit already.
+    cache: PatientCache = request.app.state.patient_cache
+    return await grant_access(
+        request, principal, checked, permission, cached=await cache.fetch(checked),
         purpose=request.headers.get(PURPOSE_HEADER) or default_purpose,
         emergency=request.headers.get(EMERGENCY_HEADER),
     )
-    return access

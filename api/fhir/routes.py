@@ -49,7 +49,7 @@ async def fhir_read_list(
     database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
-    access = await open_patient(request, principal, database, settings, Permission.READ_LIST, patient_id)
+    access = await open_patient(request, principal, settings, Permission.READ_LIST, patient_id)
     async with database.read_transaction() as session:
         current = await list_service(session, settings).current(access.patient_id)
     if not_modified(request, current.version):
@@ -67,7 +67,7 @@ async def fhir_vread_list(
     database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
-    access = await open_patient(request, principal, database, settings, Permission.READ_LIST, patient_id)
+    access = await open_patient(request, principal, settings, Permission.READ_LIST, patient_id)
     version = parse_version_id(version_id)
     async with database.read_transaction() as session:
         past = await list_service(session, settings).at_version(access.patient_id, version)
@@ -84,7 +84,7 @@ async def fhir_list_history(
     count: Count = 20,
     before: Before = None,
 ) -> Response:
-    access = await open_patient(request, principal, database, settings, Permission.READ_LIST, patient_id)
+    access = await open_patient(request, principal, settings, Permission.READ_LIST, patient_id)
     async with database.read_transaction() as session:
         bundle = await fhir_history.list_history(
             request, list_service(session, settings), access.patient_id, count=count, before=before
@@ -105,7 +105,7 @@ async def fhir_search_list(
     if include not in (None, "List:item"):
         raise BadFhirRequest("only _include=List:item is supported")
     access = await open_patient(
-        request, principal, database, settings, Permission.READ_LIST, _patient(patient)
+        request, principal, settings, Permission.READ_LIST, _patient(patient)
     )
     async with database.read_transaction() as session:
         current = await list_service(session, settings).current(access.patient_id)
@@ -127,7 +127,7 @@ async def fhir_read_medication_statement(
     settings: SettingsDep,
 ) -> Response:
     ids = parse_statement_id(statement_id)
-    await open_patient(request, principal, database, settings, Permission.READ_LIST, ids.patient_id)
+    await open_patient(request, principal, settings, Permission.READ_LIST, ids.patient_id)
     async with database.read_transaction() as session:
         entry, modified = await fhir_history.current_entry(list_service(session, settings), ids)
     if not_modified(request, entry.updated_version):
@@ -146,7 +146,7 @@ async def fhir_vread_medication_statement(
     settings: SettingsDep,
 ) -> Response:
     ids = parse_statement_id(statement_id)
-    await open_patient(request, principal, database, settings, Permission.READ_LIST, ids.patient_id)
+    await open_patient(request, principal, settings, Permission.READ_LIST, ids.patient_id)
     version = parse_version_id(version_id)
     async with database.read_transaction() as session:
         change = await fhir_history.statement_change(list_service(session, settings), ids, version)
@@ -166,7 +166,7 @@ async def fhir_medication_statement_history(
     before: Before = None,
 ) -> Response:
     ids = parse_statement_id(statement_id)
-    await open_patient(request, principal, database, settings, Permission.READ_LIST, ids.patient_id)
+    await open_patient(request, principal, settings, Permission.READ_LIST, ids.patient_id)
     async with database.read_transaction() as session:
         bundle = await fhir_history.statement_history(
             request, list_service(session, settings), ids, count=count, before=before
@@ -184,7 +184,7 @@ async def fhir_update_medication_statement(
 ) -> Response:
     """Conditional update: If-Match names the MedicationStatement version the change is based on."""
     ids = parse_statement_id(statement_id)
-    access = await open_patient(request, principal, database, settings, Permission.WRITE_LIST, ids.patient_id)
+    access = await open_patient(request, principal, settings, Permission.WRITE_LIST, ids.patient_id)
     return await update_statement(request, access, ids, database=database, settings=settings)
 
 
@@ -199,7 +199,7 @@ async def fhir_search_medication_statements(
 ) -> Response:
     wanted = _statuses(status)
     access = await open_patient(
-        request, principal, database, settings, Permission.READ_LIST, _patient(patient)
+        request, principal, settings, Permission.READ_LIST, _patient(patient)
     )
     async with database.read_transaction() as session:
         current = await list_service(session, settings).current(access.patient_id)
@@ -220,7 +220,7 @@ async def fhir_read_provenance(
     settings: SettingsDep,
 ) -> Response:
     ids = parse_provenance_id(provenance_id)
-    await open_patient(request, principal, database, settings, Permission.READ_LIST, ids.patient_id)
+    await open_patient(request, principal, settings, Permission.READ_LIST, ids.patient_id)
     async with database.read_transaction() as session:
         change = await fhir_history.change_at(list_service(session, settings), ids.patient_id, ids.version)
     resource = provenance_resource(ids.patient_id, change)
@@ -240,7 +240,7 @@ async def fhir_search_provenance(
 ) -> Response:
     """Provenance of a patient's changes, newest first: by `patient`, or by `target` (a List or one entry)."""
     search = fhir_history.ProvenanceSearch.parse(patient=patient, target=target)
-    await open_patient(request, principal, database, settings, Permission.READ_LIST, search.patient_id)
+    await open_patient(request, principal, settings, Permission.READ_LIST, search.patient_id)
     async with database.read_transaction() as session:
         bundle = await fhir_history.provenance_search(
             request, list_service(session, settings), search, count=count, before=before

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -68,3 +69,23 @@ def test_no_server_errors_and_responses_match_the_document(
             case.call_and_validate(base_url=live_server.base_url, headers=headers, checks=CHECKS)
 
         check()
+
+
+def test_every_patient_data_operation_documents_the_patient_and_the_access_headers(
+    live_server: ServerProcess,
+) -> None:
+    """The access dependency reads the patient id and headers itself; the document must still name them."""
+    document = httpx.get(f"{live_server.base_url}/v1/openapi.json").json()
+    operations = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        if path.startswith("/v1/patients/{patient_id}")
+        for method, operation in item.items()
+    ]
+    assert len(operations) >= 25
+    for path, method, operation in operations:
+        named = {(parameter["in"], parameter["name"]) for parameter in operation.get("parameters", [])}
+        assert ("path", "patient_id") in named, (method, path)
+        assert ("header", "X-PML-Purpose") in named, (method, path)
+        assert ("header", "X-PML-Emergency-Access") in named, (method, path)
+        assert "422" in operation["responses"], (method, path)
