@@ -90,7 +90,7 @@ def resolution_view(resolution: Resolution) -> ResolutionView:
         atc=resolution.atc,
         product_id=resolution.product_id,
         product_name=resolution.product_name,
-        strengths=sorted(str(s) for s in resolution.strengths),
+        strengths=sorted(map(str, resolution.strengths)),
         score=resolution.score,
         candidates=[
             constructed(CandidateView, product_id=c.product_id, name=c.name, score=c.score)

@@ -154,12 +154,20 @@ class DoseReading:
 
     text: str | None
     summary: DoseSummary | None = None
-    dosage: Dosage | None = None
+    stored_dosage: Dosage | None = None  # a list entry's own structured dosage, when its text says too little
     by_chart: bool = False
 
     @property
     def understood(self) -> bool:
         return self.summary is not None
+
+    @property
+    def dosage(self) -> Dosage | None:
+        """The structured dosage: the entry's own, else what the text says exactly. Built when asked, not
+        when the text is read: only a finding that adds or changes an entry asks, for a few entries in ten."""
+        if self.stored_dosage is not None:
+            return self.stored_dosage
+        return _dosage(self.summary) if self.summary else None
 
 
 def _plain(value: Decimal | None) -> str:
@@ -205,7 +213,7 @@ def read_dose_text(text: str | None, *, default_unit: str | None = None) -> Dose
         summary = _as_needed(normal, default_unit)
     else:
         summary = _regular(normal, default_unit)
-    return DoseReading(text=text, summary=summary, dosage=_dosage(summary) if summary else None)
+    return DoseReading(text=text, summary=summary)
 
 
 # -- as needed ----------------------------------------------------------------------------------------
@@ -517,4 +525,4 @@ def read_entry_dose(
     reading = read_dose_text(text, default_unit=default_unit)
     if reading.understood or reading.by_chart or dosage is None:
         return reading
-    return DoseReading(text=text, summary=summary_of_dosage(dosage), dosage=dosage)
+    return DoseReading(text=text, summary=summary_of_dosage(dosage), stored_dosage=dosage)
