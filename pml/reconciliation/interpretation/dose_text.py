@@ -28,7 +28,6 @@ _FRACTIONS = {"½": "0.5", "¼": "0.25", "¾": "0.75"}
 _FRACTION_AFTER_DIGIT = {f: re.compile(rf"(\d){f}") for f in _FRACTIONS}
 _DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
 _APPROXIMATELY = re.compile(r"\b(?:ca\.?|cirka|à)\s*")
-_SPACES = re.compile(r"\s+")
 _READ_CACHE_SIZE = 8192
 _NUMBER = r"\d+(?:\.\d+)?"
 # Dose units as clinicians write them, to the unit FEST calls them (EnhetDosering).
@@ -181,9 +180,11 @@ def _normalised(text: str) -> str:
                 _FRACTION_AFTER_DIGIT[fraction].sub(rf"\g<1>{decimal[1:]}", text).replace(fraction, decimal)
             )
     text = unicodedata.normalize("NFKC", text).lower().strip()
-    text = _DECIMAL_COMMA.sub(".", text)
-    text = _APPROXIMATELY.sub("", text)
-    return _SPACES.sub(" ", text).strip()
+    if "," in text:  # the substitutions only when their text is there: most dose texts have neither
+        text = _DECIMAL_COMMA.sub(".", text)
+    if "ca" in text or "cirka" in text or "à" in text:
+        text = _APPROXIMATELY.sub("", text)
+    return " ".join(text.split())  # runs of whitespace as one space (str.split's whitespace is re's \s)
 
 
 def _decimal(text: str | None) -> Decimal | None:
