@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, select
+from sqlalchemy import Executable, Result, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,10 +59,15 @@ class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def _execute(self, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
+        """Core statements on the session's connection, in its transaction, without the ORM's path."""
+        connection = await self._session.connection()
+        return await connection.execute(statement, parameters)
+
     async def replay(self, patient_id: str, key: str, fingerprint: str) -> StoredResponse | None:
         """The stored response for `key`, or None; a different request under the same key is refused."""
         key_of = {"record_patient_id": patient_id, "record_key": key}
-        row = (await self._session.execute(FIND, key_of)).first()
+        row = (await self._execute(FIND, key_of)).first()
         if row is None:
             return None
         if row.request_hash != fingerprint:
@@ -72,7 +78,7 @@ class IdempotencyRepository:
         return StoredResponse(row.status_code, dict(row.response_headers), row.response_body)
 
     async def save(self, patient_id: str, key: str, fingerprint: str, response: StoredResponse) -> None:
-        saved = await self._session.scalar(
+        saved = await self._execute(
             SAVE,
             {
                 "record_patient_id": patient_id,
@@ -83,7 +89,7 @@ class IdempotencyRepository:
                 "record_response_body": response.body,
             },
         )
-        if saved is None:
+        if saved.first() is None:
             # Two requests under different locks (e.g. a list write and an administration) raced on one key.
             raise IdempotencyKeyInUse(
                 "another request with this Idempotency-Key was processed at the same moment; nothing was "

@@ -13,10 +13,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import distinct_on
+from pydantic import TypeAdapter
+from sqlalchemy import Executable, Result, Text, bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter
 
 from pml.db.engine import publish_after_commit
@@ -90,18 +92,30 @@ _HEADER_COLUMNS = (
 _PATIENT: BindParameter[str] = bindparam("list_patient_id")
 _ENTRY_ORDER = (ListEntryRow.created_version, ListEntryRow.entry_id)
 
-LOCK_LIST = select(*_HEADER_COLUMNS).where(PatientListRow.patient_id == _PATIENT).with_for_update()
+# The entries as one JSON array (NULL for none), in list order: validated in one call, no row per entry.
+_ENTRIES_JSON = (
+    select(cast(func.json_agg(aggregate_order_by(ListEntryRow.body, *_ENTRY_ORDER)), Text))
+    .where(ListEntryRow.patient_id == _PATIENT)
+    .scalar_subquery()
+    .label("entries")
+)
+_SNAPSHOT = aliased(PatientListRow, name="snapshot")
+# The version this statement's snapshot sees, whatever the row lock then returns (see `_lock_row`).
+_SNAPSHOT_VERSION = (
+    select(_SNAPSHOT.version).where(_SNAPSHOT.patient_id == _PATIENT).scalar_subquery().label("seen_version")
+)
+
+LOCK_LIST = (
+    select(*_HEADER_COLUMNS, _SNAPSHOT_VERSION, _ENTRIES_JSON)
+    .where(PatientListRow.patient_id == _PATIENT)
+    .with_for_update(of=PatientListRow)
+)
 CREATE_LIST = pg_insert(PatientListRow).values(patient_id=_PATIENT).on_conflict_do_nothing()
 READ_HEADER = select(*_HEADER_COLUMNS).where(PatientListRow.patient_id == _PATIENT)
-READ_ENTRIES = select(ListEntryRow.body).where(ListEntryRow.patient_id == _PATIENT).order_by(*_ENTRY_ORDER)
+READ_ENTRIES = select(_ENTRIES_JSON)
 # The header and its entries in one statement: one snapshot, so consistent without a transaction around it.
-READ_LIST = (
-    select(*_HEADER_COLUMNS, ListEntryRow.body)
-    .select_from(PatientListRow)
-    .outerjoin(ListEntryRow, ListEntryRow.patient_id == PatientListRow.patient_id)
-    .where(PatientListRow.patient_id == _PATIENT)
-    .order_by(*_ENTRY_ORDER)
-)
+READ_LIST = select(*_HEADER_COLUMNS, _ENTRIES_JSON).where(PatientListRow.patient_id == _PATIENT)
+_ENTRY_LIST = TypeAdapter(list[Entry])
 
 
 def _recording(*, with_entry: bool, marks_reviewed: bool) -> Any:
@@ -187,6 +201,10 @@ def _header_from_row(patient_id: str, row: _HeaderRow) -> ListHeader:
     return ListHeader(patient_id, row.version, row.updated_at, reviewed)
 
 
+def _entries_from_json(entries: str | None) -> list[Entry]:
+    return [] if entries is None else _ENTRY_LIST.validate_json(entries)
+
+
 def _entry_json(entry: Entry | None) -> dict[str, Any] | None:
     return None if entry is None else entry.model_dump(mode="json")
 
@@ -241,7 +259,7 @@ class MedicationListRepository:
         locks = self._locks()
         locked = locks.lists.get(patient_id)
         if locked is None:
-            locked = LockedList(await self._lock_row(patient_id))
+            locked = await self._lock_row(patient_id)
             locks.lists[patient_id] = locked
         return locked.header
 
@@ -252,14 +270,25 @@ class MedicationListRepository:
             locked.entries = await self._read_entries(patient_id)
         return list(locked.entries)
 
-    async def _lock_row(self, patient_id: str) -> ListHeader:
+    async def _lock_row(self, patient_id: str) -> LockedList:
+        """Lock the header row and read the entries in the same round trip. In READ COMMITTED a row lock that
+        waited for another writer returns that writer's committed row, while the rest of the statement still
+        sees the snapshot taken before the wait: the entries read with it are current only if the snapshot
+        saw the version the lock returned (every list write moves the version). If not, read them again."""
         parameters = {"list_patient_id": patient_id}
-        row = (await self._session.execute(LOCK_LIST, parameters)).first()
+        row = (await self._execute(LOCK_LIST, parameters)).first()
         if row is None:  # the patient's first write: create the row (a racing writer may too), then lock
-            await self._session.execute(CREATE_LIST, parameters)
-            row = (await self._session.execute(LOCK_LIST, parameters)).first()
+            await self._execute(CREATE_LIST, parameters)
+            row = (await self._execute(LOCK_LIST, parameters)).first()
         assert row is not None, "the row was inserted or already there, and we hold its lock"
-        return _header_from_row(patient_id, row)
+        entries = _entries_from_json(row.entries) if row.seen_version == row.version else None
+        return LockedList(_header_from_row(patient_id, row), entries)
+
+    async def _execute(self, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
+        """A Core statement on the session's connection: the same transaction, without the ORM's execution
+        path (which a Core statement does not need)."""
+        connection = await self._session.connection()
+        return await connection.execute(statement, parameters)
 
     def _locks(self) -> _TransactionLocks:
         transaction = self._session.sync_session.get_transaction()
@@ -280,31 +309,21 @@ class MedicationListRepository:
     async def header(self, patient_id: str) -> ListHeader | None:
         if (locked := self._locked(patient_id)) is not None:
             return locked.header
-        row = (await self._session.execute(READ_HEADER, {"list_patient_id": patient_id})).first()
+        row = (await self._execute(READ_HEADER, {"list_patient_id": patient_id})).first()
         return None if row is None else _header_from_row(patient_id, row)
 
     async def current_list(self, patient_id: str) -> tuple[ListHeader | None, list[Entry]]:
         """The header (None for a list nobody has written) and the entries, in one statement."""
         if (locked := self._locked(patient_id)) is not None:
             return locked.header, await self.locked_entries(patient_id)
-        rows = (await self._session.execute(READ_LIST, {"list_patient_id": patient_id})).all()
-        if not rows:
+        row = (await self._execute(READ_LIST, {"list_patient_id": patient_id})).first()
+        if row is None:
             return None, []
-        entries = [Entry.model_validate(row.body) for row in rows if row.body is not None]
-        return _header_from_row(patient_id, rows[0]), entries
-
-    async def current_entries(self, patient_id: str) -> list[Entry]:
-        if self._locked(patient_id) is not None:
-            return await self.locked_entries(patient_id)
-        return await self._read_entries(patient_id)
+        return _header_from_row(patient_id, row), _entries_from_json(row.entries)
 
     async def _read_entries(self, patient_id: str) -> list[Entry]:
-        bodies = await self._session.scalars(READ_ENTRIES, {"list_patient_id": patient_id})
-        return [Entry.model_validate(body) for body in bodies]
-
-    async def entry(self, patient_id: str, entry_id: uuid.UUID) -> Entry | None:
-        entries = await self.current_entries(patient_id)
-        return next((entry for entry in entries if entry.id == entry_id), None)
+        entries = (await self._execute(READ_ENTRIES, {"list_patient_id": patient_id})).scalar()
+        return _entries_from_json(entries)
 
     # -- writes ---------------------------------------------------------------------------------------------
 
@@ -319,9 +338,9 @@ class MedicationListRepository:
             statement = RECORD_REVIEW
         else:
             statement = RECORD_ENTRY_CHANGE if change.after is not None else RECORD_CHANGE
-        recorded_at: dt.datetime | None = await self._session.scalar(
-            statement, _change_parameters(patient_id, change)
-        )
+        recorded_at: dt.datetime | None = (
+            await self._execute(statement, _change_parameters(patient_id, change))
+        ).scalar()
         assert recorded_at is not None, "the locked header row is there to update"
         reviewed = ReviewedMarker(by=change.actor, at=recorded_at, version=change.version)
         locked.apply(change, recorded_at, reviewed if marks_reviewed else None)
