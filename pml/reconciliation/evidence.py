@@ -52,16 +52,24 @@ class SnapshotContext:
 
 ViewT = TypeVar("ViewT", bound=BaseModel)
 
+# The setters of the four slots every pydantic model instance has, taken once: setting through them costs less
+# than object.__setattr__'s look-up by name, on the hot path of every finding.
+_SET_DICT, _SET_FIELDS_SET, _SET_EXTRA, _SET_PRIVATE = (
+    BaseModel.__dict__[slot].__set__
+    for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+)
+
 
 def constructed(model: type[ViewT], **fields: Any) -> ViewT:
     """The instance `model.model_construct(**fields)` builds, given every field of a plain model (no aliases,
-    no extras, no post-init: checked below at import). model_construct looks up aliases and defaults field by
-    field, a third of the time of classifying a finding; this sets what it would set and nothing else."""
-    instance = model.__new__(model)
-    object.__setattr__(instance, "__dict__", fields)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    no extras, no post-init, no __new__ of its own: checked below at import). model_construct looks up aliases
+    and defaults field by field (about 1.8 µs a view here); this sets what it would set and nothing else
+    (about 0.6 µs), for the five or so views of every finding."""
+    instance = object.__new__(model)
+    _SET_DICT(instance, fields)
+    _SET_FIELDS_SET(instance, set(fields))
+    _SET_EXTRA(instance, None)
+    _SET_PRIVATE(instance, None)
     return instance
 
 
@@ -70,7 +78,12 @@ def _plainly_constructible(*models: type[BaseModel]) -> None:
     for model in models:
         aliased = any(f.alias or f.validation_alias for f in model.__pydantic_fields__.values())
         extras = model.model_config.get("extra") == "allow"
-        if aliased or extras or model.__pydantic_post_init__ or model.__pydantic_root_model__:
+        special = (
+            model.__pydantic_post_init__
+            or model.__pydantic_root_model__
+            or model.__new__ is not object.__new__
+        )
+        if aliased or extras or special:
             raise TypeError(f"{model.__name__} cannot be built by `constructed`; use model_construct")
 
 
