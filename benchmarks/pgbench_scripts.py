@@ -1,7 +1,7 @@
 """pgbench scripts made from the SQL the service actually issues, so the database baseline is the service's
 own work with nothing else around it.
 
-The read is the list read (`list_service(...).current()` on an autocommit read session, as an uncached
+The read is the list read (`current_list()` on an autocommit read connection, as an uncached
 `GET .../medication-list` runs it: one statement, no BEGIN or COMMIT); the write is a dose change as
 `PATCH .../entries/{id}` runs it (`api.v1.conditional.idempotent_write` with an Idempotency-Key: the lock,
 the idempotency look-up, the entries read under the lock, the change record with the entry upsert and the
@@ -36,7 +36,7 @@ from api.v1.conditional import idempotent_write, json_response, list_service
 from api.v1.medication_list import WriteOutcome
 from pml.db.engine import Database
 from pml.medication_list.schemas import EntryChange, Source
-from pml.medication_list.service import MedicationListService
+from pml.medication_list.service import MedicationListService, current_list
 from pml.seed.demo import SEED_ACTOR
 from pml.settings import Settings
 
@@ -104,11 +104,11 @@ async def record_read(settings: Settings, url: str, patient_id: str) -> list[Cap
     database = Database.from_settings(settings, url)
     log: list[Captured] = []
     try:
-        async with database.read_statement() as session:
-            await list_service(session, settings).current(patient_id)  # warm the connection first
+        async with database.read_statement() as connection:
+            await current_list(connection, patient_id)  # warm the connection first
         _record_into(database, log)
-        async with database.read_statement() as session:
-            await list_service(session, settings).current(patient_id)
+        async with database.read_statement() as connection:
+            await current_list(connection, patient_id)
     finally:
         await database.dispose()
     return log

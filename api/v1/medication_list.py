@@ -34,9 +34,8 @@ from pml.medication_list.schemas import (
     StatusChange,
     StopEntry,
 )
-from pml.medication_list.service import MedicationListService, WriteResult
+from pml.medication_list.service import MedicationListService, WriteResult, current_list
 from pml.metrics import LIST_CACHE
-from pml.settings import Settings
 
 # Resolved once: `labels()` looks the child up in a locked dict on every call.
 LIST_CACHE_HIT, LIST_CACHE_MISS = LIST_CACHE.labels("hit"), LIST_CACHE.labels("miss")
@@ -91,12 +90,11 @@ async def read_list(request: Request, access: ReadListAccess) -> Response:
         LIST_CACHE_HIT.inc()
         return _list_bytes(cached.list_body, cached.list_version)
     LIST_CACHE_MISS.inc()
-    # The database and settings come from the app's state here rather than as dependencies: most reads are
+    # The database comes from the app's state here rather than as a dependency: most reads are
     # answered above from the cache, and every dependency costs FastAPI work on each of them.
     database: Database = request.app.state.database
-    settings: Settings = request.app.state.settings
-    async with database.read_statement() as session:
-        current = await list_service(session, settings).current(patient_id)
+    async with database.read_statement() as connection:
+        current = await current_list(connection, patient_id)
     body = current.model_dump_json().encode()
     await request.app.state.patient_cache.remember_list(patient_id, current.version, body)
     if not_modified(request, current.version):

@@ -138,13 +138,12 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def read_statement(self) -> AsyncIterator[AsyncSession]:
-        """A read session without a transaction around it (autocommit): for a read that is one statement,
-        which PostgreSQL answers from one snapshot anyway, so BEGIN and COMMIT would be two round trips for
-        nothing. Never for a read of several statements that must agree with each other."""
-        async with self._read_sessions() as session:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            yield session
+    async def read_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A read connection without a transaction around it (autocommit) and without an ORM session: for
+        a read that is one Core statement, which PostgreSQL answers from one snapshot anyway, so BEGIN and
+        COMMIT would be two round trips for nothing. Never for reads that must agree with each other."""
+        async with self.read_engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def log_connection(self) -> AsyncIterator[AsyncConnection]:

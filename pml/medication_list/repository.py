@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import Executable, Result, Text, bindparam, cast, func, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter
 
@@ -247,6 +247,17 @@ def _change_parameters(patient_id: str, change: NewChange) -> dict[str, Any]:
     }
 
 
+async def read_current_list(
+    connection: AsyncConnection, patient_id: str
+) -> tuple[ListHeader | None, list[Entry]]:
+    """The header (None for a list nobody has written) and the entries, in one statement: on a session's
+    connection, or on an autocommit connection of its own (the statement is its own consistent snapshot)."""
+    row = (await connection.execute(READ_LIST, {"list_patient_id": patient_id})).first()
+    if row is None:
+        return None, []
+    return _header_from_row(patient_id, row), _entries_from_json(row.entries)
+
+
 class MedicationListRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -316,10 +327,7 @@ class MedicationListRepository:
         """The header (None for a list nobody has written) and the entries, in one statement."""
         if (locked := self._locked(patient_id)) is not None:
             return locked.header, await self.locked_entries(patient_id)
-        row = (await self._execute(READ_LIST, {"list_patient_id": patient_id})).first()
-        if row is None:
-            return None, []
-        return _header_from_row(patient_id, row), _entries_from_json(row.entries)
+        return await read_current_list(await self._session.connection(), patient_id)
 
     async def _read_entries(self, patient_id: str) -> list[Entry]:
         entries = (await self._execute(READ_ENTRIES, {"list_patient_id": patient_id})).scalar()

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pml.errors import InvalidInput
 from pml.medication_list.errors import (
@@ -22,7 +23,12 @@ from pml.medication_list.errors import (
     VersionConflict,
     VersionNotFound,
 )
-from pml.medication_list.repository import ListHeader, MedicationListRepository, NewChange
+from pml.medication_list.repository import (
+    ListHeader,
+    MedicationListRepository,
+    NewChange,
+    read_current_list,
+)
 from pml.medication_list.schemas import (
     Actor,
     ChangeAction,
@@ -66,9 +72,7 @@ class MedicationListService:
 
     async def current(self, patient_id: str) -> MedicationList:
         header, entries = await self._repo.current_list(patient_id)
-        if header is None:
-            return MedicationList(patient_id=patient_id, version=0, entries=[])
-        return _assembled(header, entries)
+        return _current(patient_id, header, entries)
 
     async def at_version(self, patient_id: str, version: int) -> MedicationList:
         header = await self._repo.header(patient_id)
@@ -258,6 +262,20 @@ class MedicationListService:
         if limit < 1 or limit > self._limits.max_page_size:
             raise InvalidInput(f"limit must be between 1 and {self._limits.max_page_size}")
         return limit
+
+
+async def current_list(connection: AsyncConnection, patient_id: str) -> MedicationList:
+    """The current list on a connection without a session or transaction (`Database.read_statement`): the
+    uncached list read, which is one statement."""
+    header, entries = await read_current_list(connection, patient_id)
+    return _current(patient_id, header, entries)
+
+
+def _current(patient_id: str, header: ListHeader | None, entries: list[Entry]) -> MedicationList:
+    """Every resident has a list: one nobody has written is empty at version 0."""
+    if header is None:
+        return MedicationList(patient_id=patient_id, version=0, entries=[])
+    return _assembled(header, entries)
 
 
 def _assembled(header: ListHeader, entries: list[Entry]) -> MedicationList:

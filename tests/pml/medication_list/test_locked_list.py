@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pml.db.engine import Database
 from pml.medication_list.repository import MedicationListRepository
 from pml.medication_list.schemas import ChangeAction, NewEntry, Source
-from pml.medication_list.service import ListLimits, MedicationListService
+from pml.medication_list.service import ListLimits, MedicationListService, current_list
 from pml.seed.demo import SEED_ACTOR
 from pml.settings import Settings
 from tests.support.factories import entry_body, new_patient_id
@@ -54,8 +54,8 @@ def test_a_writer_that_waited_for_the_lock_sees_the_entries_the_other_committed(
 
         _, names = await asyncio.gather(first_writer(), waiting_writer())
         assert names == ["first", "second", "third"]
-        async with database.read_statement() as session:
-            current = await _service(session).current(patient_id)
+        async with database.read_statement() as connection:
+            current = await current_list(connection, patient_id)
         assert [entry.display_name for entry in current.entries] == names
         await database.dispose()
 
@@ -77,8 +77,8 @@ def test_writes_in_one_transaction_build_on_each_other_and_match_a_fresh_read(da
             )
             written = await service.mark_reviewed(patient_id, 3, SEED_ACTOR, source=Source.GP, note=None)
         assert added.medication_list.version == 1
-        async with database.read_statement() as session:
-            fresh = await _service(session).current(patient_id)
+        async with database.read_statement() as connection:
+            fresh = await current_list(connection, patient_id)
         assert written.medication_list == fresh
         assert fresh.version == 4
         assert fresh.reviewed is not None
