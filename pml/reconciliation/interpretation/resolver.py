@@ -209,18 +209,18 @@ class Resolver:
     # -- names ------------------------------------------------------------------------------------------
 
     def _named(self, name: str, strength: str | None) -> Resolution:
-        """What the name and strength alone resolve to (all `_by_name` reads of a reference), cached."""
+        """What the name and strength alone resolve to (all of a reference `_by_name` reads), cached."""
         key = (name, strength)
         cached = self._by_names.get(key)
         if cached is None:
-            cached = self._by_name(MedicineRef(name=name, strength=strength))
+            cached = self._by_name(name, strength)
             _remember(self._by_names, key, cached)
         return cached
 
-    def _by_name(self, ref: MedicineRef) -> Resolution:
-        text = _without_dose(ref.name or "")
+    def _by_name(self, name: str, strength: str | None) -> Resolution:
+        text = _without_dose(name)
         words = _name_words(text)
-        exact = self._by_substance_name(text, words) or self._by_brand_name(text, ref.strength, words)
+        exact = self._by_substance_name(text, words) or self._by_brand_name(text, strength, words)
         if exact is not None:
             return exact
         candidates = self._name_candidates(text)
@@ -238,7 +238,7 @@ class Resolver:
         substances = frozenset(best.substances)
         top = [c for c in candidates if c.score == best.score and c.substances == best.substances]
         product = self.facts.products[best.product_id] if len(top) == 1 else None
-        strengths = self._written_strengths(ref.strength, text, substances)
+        strengths = self._written_strengths(strength, text, substances)
         return Resolution(
             ResolutionMethod.NAME,
             substances,
