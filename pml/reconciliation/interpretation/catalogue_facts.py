@@ -117,15 +117,24 @@ class CatalogueFacts:
         for facts in self.products.values():
             if facts.product.active and facts.substances:
                 self.products_of_brand[ParsedQuery.parse(facts.product.brand_name).name].append(facts)
-        self.brands = {
+        self.brands, self.candidate_parts = self.brand_and_candidate_tables()
+
+    def brand_and_candidate_tables(
+        self,
+    ) -> tuple[dict[str, BrandFacts], dict[str, tuple[str, tuple[str, ...]]]]:
+        """Worked out once per release, so that resolving a name does not: each brand whose products all have
+        the same substances, with what each written strength leaves of them; and each product's name and
+        sorted substances as a name candidate shows them."""
+        brands = {
             words: self._brand_facts(products)
             for words, products in self.products_of_brand.items()
             if len({facts.substances for facts in products}) == 1
         }
-        self.candidate_parts = {
+        candidate_parts = {
             pid: (facts.product.name_form_strength, tuple(sorted(facts.substances)))
             for pid, facts in self.products.items()
         }
+        return brands, candidate_parts
 
     def _brand_facts(self, products: list[ProductFacts]) -> BrandFacts:
         by_strengths = {
