@@ -50,11 +50,15 @@ return count
 
 
 class RateLimiter:
+    # After a Redis failure, count in this process for this long instead of paying a timeout per request.
+    pause_after_error_seconds = 1.0
+
     def __init__(self, limit_per_second: int, redis: Redis | None) -> None:
         self._limit = limit_per_second
         self._redis = redis
         self._local = LocalWindowCounter()
         self._count_in_window = redis.register_script(_COUNT_IN_WINDOW) if redis is not None else None
+        self._paused_until = 0.0
 
     async def check(self, client: str) -> None:
         """Count one request for `client`; 429 with Retry-After when it is over its limit this second."""
@@ -86,7 +90,7 @@ class RateLimiter:
         return f"pml:ratelimit:{{{client}}}:{window}"
 
     async def _count(self, client: str, window: int) -> int:
-        if self._count_in_window is None:
+        if self._count_in_window is None or time.monotonic() < self._paused_until:
             return self._local.hit(client, window)
         try:
             return int(await self._count_in_window(keys=[self._key(client, window)]))
@@ -95,4 +99,5 @@ class RateLimiter:
 
     def _redis_failed(self, client: str, window: int) -> int:
         log.warning("rate limiter: Redis unavailable, counting in this process")
+        self._paused_until = time.monotonic() + self.pause_after_error_seconds
         return self._local.hit(client, window)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from api.ratelimit import RateLimited, RateLimiter
 from pml.settings import Settings
 from tests.conftest import server_env
 from tests.support.client import ListClient
@@ -60,3 +66,32 @@ def test_with_redis_stopped_the_limit_still_holds_and_reads_still_work(
     assert 429 in statuses
     assert set(statuses) <= {200, 429}
     client.close()
+
+
+async def _checks_against(redis_url: str, count: int) -> tuple[list[str], float]:
+    client = Redis.from_url(redis_url, socket_timeout=0.2, socket_connect_timeout=0.2)
+    limiter = RateLimiter(3, client)
+    await asyncio.sleep(1.05 - time.time() % 1)  # start early in a second: all checks fall in one window
+    started, outcomes = time.monotonic(), []
+    for _ in range(count):
+        try:
+            await limiter.check("a-client")
+            outcomes.append("allowed")
+        except RateLimited:
+            outcomes.append("429")
+    elapsed = time.monotonic() - started
+    await client.aclose()
+    return outcomes, elapsed
+
+
+def test_a_hung_redis_costs_one_timeout_then_the_limit_is_counted_in_the_process(work_dir: Path) -> None:
+    redis = RedisProcess(work_dir / "redis-hung").start()
+    assert redis.process is not None
+    os.kill(redis.process.pid, signal.SIGSTOP)  # accepts connections, never answers
+    try:
+        outcomes, elapsed = asyncio.run(_checks_against(redis.url, 6))
+    finally:
+        os.kill(redis.process.pid, signal.SIGCONT)
+        redis.stop()
+    assert outcomes == ["allowed"] * 3 + ["429"] * 3
+    assert elapsed < 0.6  # one 0.2 s timeout, not six
