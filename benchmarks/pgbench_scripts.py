@@ -3,8 +3,8 @@ own work with nothing else around it.
 
 The read is the list read (`current_list()` on an autocommit read connection, as an uncached
 `GET .../medication-list` runs it: one statement, no BEGIN or COMMIT); the write is a dose change as
-`PATCH .../entries/{id}` runs it (`api.v1.conditional.idempotent_write` with an Idempotency-Key: the lock,
-the idempotency look-up, the entries read under the lock, the change record with the entry upsert and the
+`PATCH .../entries/{id}` runs it (`api.v1.conditional.idempotent_write` with an Idempotency-Key: the lock
+with the entries and the key's look-up in one statement, the change record with the entry upsert and the
 header update in one statement, the stored response).
 Both run once against the benchmark database while SQLAlchemy's `before_cursor_execute` records every
 statement and its parameters; the recording is then turned into a pgbench script:

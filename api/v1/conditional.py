@@ -92,9 +92,11 @@ async def idempotent_write(
     fingerprint = request_fingerprint(request.method, request.url.path, body)
     async with database.write_transaction() as session:
         service = list_service(session, settings)
-        await service.lock(patient_id)
+        looked_up = await service.lock_for_write(patient_id, key)
         idempotency = IdempotencyRepository(session)
-        if key is not None and (stored := await idempotency.replay(patient_id, key, fingerprint)):
+        if key is not None and (
+            stored := await idempotency.replay(patient_id, key, fingerprint, looked_up=looked_up)
+        ):
             return _replayed(stored)
         response = await operation(service, expected_version)
         if key is not None:

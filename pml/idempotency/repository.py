@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Executable, Result, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from pml.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from pml.idempotency.models import IdempotencyRecordRow
@@ -29,16 +30,39 @@ def request_fingerprint(method: str, path: str, body: object) -> str:
     return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
 
 
-_KEY = (
-    IdempotencyRecordRow.patient_id == bindparam("record_patient_id"),
-    IdempotencyRecordRow.idempotency_key == bindparam("record_key"),
-)
-FIND = select(
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What a look-up of a key found (`record` None: nothing), when another statement already did it (the
+    list write's lock statement does, to save a round trip)."""
+
+    record: StoredRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    request_hash: str
+    response: StoredResponse
+
+
+class _RecordRow(Protocol):
+    request_hash: str | None
+    status_code: int | None
+    response_headers: dict[str, str] | None
+    response_body: bytes | None
+
+
+# The key's record as columns another statement can select too (see `record_from_row`).
+RECORD_KEY: BindParameter[str] = bindparam("record_key")
+RECORD_COLUMNS = (
     IdempotencyRecordRow.request_hash,
     IdempotencyRecordRow.status_code,
     IdempotencyRecordRow.response_headers,
     IdempotencyRecordRow.response_body,
-).where(*_KEY)
+)
+FIND = select(*RECORD_COLUMNS).where(
+    IdempotencyRecordRow.patient_id == bindparam("record_patient_id"),
+    IdempotencyRecordRow.idempotency_key == RECORD_KEY,
+)
 # DO NOTHING and no row back, rather than a unique violation: the key's owner committed first.
 SAVE = (
     pg_insert(IdempotencyRecordRow)
@@ -55,6 +79,17 @@ SAVE = (
 )
 
 
+def record_from_row(row: _RecordRow | None) -> StoredRecord | None:
+    """The record in a row holding `RECORD_COLUMNS` (all None when an outer join found no record)."""
+    if row is None or row.request_hash is None:
+        return None
+    assert row.status_code is not None, "the columns are NOT NULL"
+    assert row.response_headers is not None, "the columns are NOT NULL"
+    assert row.response_body is not None, "the columns are NOT NULL"
+    response = StoredResponse(row.status_code, dict(row.response_headers), row.response_body)
+    return StoredRecord(row.request_hash, response)
+
+
 class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -64,18 +99,23 @@ class IdempotencyRepository:
         connection = await self._session.connection()
         return await connection.execute(statement, parameters)
 
-    async def replay(self, patient_id: str, key: str, fingerprint: str) -> StoredResponse | None:
-        """The stored response for `key`, or None; a different request under the same key is refused."""
-        key_of = {"record_patient_id": patient_id, "record_key": key}
-        row = (await self._execute(FIND, key_of)).first()
-        if row is None:
+    async def replay(
+        self, patient_id: str, key: str, fingerprint: str, *, looked_up: Lookup | None = None
+    ) -> StoredResponse | None:
+        """The stored response for `key`, or None; a different request under the same key is refused.
+        `looked_up` is a look-up already made in this transaction under the same lock."""
+        if looked_up is None:
+            key_of = {"record_patient_id": patient_id, "record_key": key}
+            looked_up = Lookup(record_from_row((await self._execute(FIND, key_of)).first()))
+        record = looked_up.record
+        if record is None:
             return None
-        if row.request_hash != fingerprint:
+        if record.request_hash != fingerprint:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was first used with a different request; "
                 "use a new key for a new request"
             )
-        return StoredResponse(row.status_code, dict(row.response_headers), row.response_body)
+        return record.response
 
     async def save(self, patient_id: str, key: str, fingerprint: str, response: StoredResponse) -> None:
         saved = await self._execute(

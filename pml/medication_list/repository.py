@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
-from sqlalchemy import Executable, Result, Text, bindparam, cast, func, select, update
+from sqlalchemy import Executable, Result, Text, and_, bindparam, cast, func, outerjoin, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -22,6 +22,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter
 
 from pml.db.engine import publish_after_commit
+from pml.idempotency.models import IdempotencyRecordRow
+from pml.idempotency.repository import RECORD_COLUMNS, RECORD_KEY, Lookup, record_from_row
 from pml.medication_list.events import ListVersionCommitted
 from pml.medication_list.models import ListChangeRow, ListEntryRow, PatientListRow
 from pml.medication_list.schemas import Actor, ChangeRecord, Entry, Provenance, ReviewedMarker
@@ -56,6 +58,8 @@ class LockedList:
 
     header: ListHeader
     entries: list[Entry] | None = None
+    # The write's Idempotency-Key looked up by the lock statement, when that look-up is current.
+    looked_up: Lookup | None = None
 
     def apply(self, change: NewChange, recorded_at: dt.datetime, reviewed: ReviewedMarker | None) -> None:
         self.header = ListHeader(
@@ -107,6 +111,23 @@ _SNAPSHOT_VERSION = (
 
 LOCK_LIST = (
     select(*_HEADER_COLUMNS, _SNAPSHOT_VERSION, _ENTRIES_JSON)
+    .where(PatientListRow.patient_id == _PATIENT)
+    .with_for_update(of=PatientListRow)
+)
+# The same, and the stored response of the write's Idempotency-Key (looked up under the lock anyway): one
+# round trip less for a write with a key. The record is as current as the entries (see `_lock_row`).
+LOCK_LIST_FINDING_RESPONSE = (
+    select(*_HEADER_COLUMNS, _SNAPSHOT_VERSION, _ENTRIES_JSON, *RECORD_COLUMNS)
+    .select_from(
+        outerjoin(
+            PatientListRow,
+            IdempotencyRecordRow,
+            and_(
+                IdempotencyRecordRow.patient_id == PatientListRow.patient_id,
+                IdempotencyRecordRow.idempotency_key == RECORD_KEY,
+            ),
+        )
+    )
     .where(PatientListRow.patient_id == _PATIENT)
     .with_for_update(of=PatientListRow)
 )
@@ -267,12 +288,24 @@ class MedicationListRepository:
     async def lock_list(self, patient_id: str) -> ListHeader:
         """Create the list row if needed and lock it: writers of one patient queue here, others don't.
         Locked once per transaction; asking again returns the header as this transaction has moved it."""
+        return (await self._locked_list(patient_id, idempotency_key=None)).header
+
+    async def lock_for_write(
+        self, patient_id: str, idempotency_key: str | None
+    ) -> tuple[ListHeader, Lookup | None]:
+        """`lock_list`, and the stored response for the write's Idempotency-Key when the same statement could
+        look it up (None: look it up yourself, under the lock now held)."""
+        locked = await self._locked_list(patient_id, idempotency_key=idempotency_key)
+        looked_up, locked.looked_up = locked.looked_up, None  # current only right after the lock
+        return locked.header, looked_up
+
+    async def _locked_list(self, patient_id: str, *, idempotency_key: str | None) -> LockedList:
         locks = self._locks()
         locked = locks.lists.get(patient_id)
         if locked is None:
-            locked = await self._lock_row(patient_id)
+            locked = await self._lock_row(patient_id, idempotency_key)
             locks.lists[patient_id] = locked
-        return locked.header
+        return locked
 
     async def locked_entries(self, patient_id: str) -> list[Entry]:
         """The current entries of a list this transaction has locked, read from the database only once."""
@@ -281,19 +314,24 @@ class MedicationListRepository:
             locked.entries = await self._read_entries(patient_id)
         return list(locked.entries)
 
-    async def _lock_row(self, patient_id: str) -> LockedList:
+    async def _lock_row(self, patient_id: str, idempotency_key: str | None) -> LockedList:
         """Lock the header row and read the entries in the same round trip. In READ COMMITTED a row lock that
         waited for another writer returns that writer's committed row, while the rest of the statement still
         sees the snapshot taken before the wait: the entries read with it are current only if the snapshot
-        saw the version the lock returned (every list write moves the version). If not, read them again."""
-        parameters = {"list_patient_id": patient_id}
-        row = (await self._execute(LOCK_LIST, parameters)).first()
+        saw the version the lock returned (every list write moves the version). If not, read them again; the
+        same holds for the Idempotency-Key's record (its list writes move the version too)."""
+        parameters = {"list_patient_id": patient_id, "record_key": idempotency_key}
+        statement = LOCK_LIST if idempotency_key is None else LOCK_LIST_FINDING_RESPONSE
+        row = (await self._execute(statement, parameters)).first()
         if row is None:  # the patient's first write: create the row (a racing writer may too), then lock
             await self._execute(CREATE_LIST, parameters)
-            row = (await self._execute(LOCK_LIST, parameters)).first()
+            row = (await self._execute(statement, parameters)).first()
         assert row is not None, "the row was inserted or already there, and we hold its lock"
-        entries = _entries_from_json(row.entries) if row.seen_version == row.version else None
-        return LockedList(_header_from_row(patient_id, row), entries)
+        header = _header_from_row(patient_id, row)
+        if row.seen_version != header.version:
+            return LockedList(header)
+        looked_up = None if idempotency_key is None else Lookup(record_from_row(row))
+        return LockedList(header, _entries_from_json(row.entries), looked_up)
 
     async def _execute(self, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
         """A Core statement on the session's connection: the same transaction, without the ORM's execution

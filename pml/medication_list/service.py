@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pml.errors import InvalidInput
+from pml.idempotency.repository import Lookup
 from pml.medication_list.errors import (
     EntryNotFound,
     InvalidTransition,
@@ -119,6 +120,12 @@ class MedicationListService:
     async def lock(self, patient_id: str) -> ListHeader:
         """Serialise writers of this patient for the rest of the transaction."""
         return await self._repo.lock_list(patient_id)
+
+    async def lock_for_write(self, patient_id: str, idempotency_key: str | None) -> Lookup | None:
+        """`lock`, for a write that carries an Idempotency-Key: the stored response for the key when the lock
+        could look it up in the same round trip (None: the caller looks it up, under the lock)."""
+        _header, looked_up = await self._repo.lock_for_write(patient_id, idempotency_key)
+        return looked_up
 
     async def add_entry(
         self, patient_id: str, expected_version: int, new: NewEntry, actor: Actor,

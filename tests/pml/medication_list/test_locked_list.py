@@ -1,13 +1,16 @@
-"""The list a write works on is the list as the lock finds it: one statement locks the header and reads the
-entries, and a writer that waited for another one's commit must not answer with the entries from before it.
-Several writes in one transaction see each other without reading the list again."""
+"""The list a write works on is the list as the lock finds it: one statement locks the header, reads the
+entries and looks up the Idempotency-Key, and a writer that waited for another one's commit must not answer
+from before it. Several writes in one transaction see each other without reading the list again."""
 
 from __future__ import annotations
 
 import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
+from api.v1.conditional import idempotent_write
 from pml.db.engine import Database
 from pml.medication_list.repository import MedicationListRepository
 from pml.medication_list.schemas import ChangeAction, NewEntry, Source
@@ -84,6 +87,58 @@ def test_writes_in_one_transaction_build_on_each_other_and_match_a_fresh_read(da
         assert fresh.reviewed is not None
         assert fresh.reviewed.version == 4
         assert [entry.status.value for entry in fresh.entries] == ["active", "paused"]
+        await database.dispose()
+
+    asyncio.run(scenario())
+
+
+def _add_request(patient_id: str, version: int, key: str) -> Request:
+    headers = [(b"if-match", f'"{version}"'.encode()), (b"idempotency-key", key.encode())]
+    path = f"/v1/patients/{patient_id}/medication-list/entries"
+    return Request({"type": "http", "method": "POST", "path": path, "headers": headers, "query_string": b""})
+
+
+def test_a_retry_queued_behind_its_original_gets_the_original_response(database_url: str) -> None:
+    """The lock statement looks the Idempotency-Key up from a snapshot taken before it waited; the retry must
+    still find the record its original committed meanwhile, and replay it rather than answer 412."""
+
+    async def scenario() -> None:
+        settings = Settings(database_url=database_url)
+        database = Database.from_settings(settings, database_url)
+        patient_id, key = new_patient_id(), "queued-retry-0001"
+        async with database.write_transaction() as session:  # the list row exists: the retry waits on it
+            await _service(session).add_entry(patient_id, 0, _new("before"), SEED_ACTOR)
+        new = _new("once")
+        original_holds_lock, retry_started = asyncio.Event(), asyncio.Event()
+
+        async def add(service: MedicationListService, expected: int) -> Response:
+            result = await service.add_entry(patient_id, expected, new, SEED_ACTOR)
+            original_holds_lock.set()
+            await retry_started.wait()
+            await asyncio.sleep(0.3)  # the retry is now queued on the row lock
+            return Response(result.medication_list.model_dump_json(), status_code=201)
+
+        async def retry_add(service: MedicationListService, expected: int) -> Response:
+            raise AssertionError("the retry must be answered from the stored response")
+
+        async def retry() -> Response:
+            await original_holds_lock.wait()
+            retry_started.set()
+            return await idempotent_write(
+                _add_request(patient_id, 1, key), database=database, settings=settings,
+                patient_id=patient_id, payload=new, operation=retry_add,
+            )
+
+        first, replayed = await asyncio.gather(
+            idempotent_write(
+                _add_request(patient_id, 1, key), database=database, settings=settings,
+                patient_id=patient_id, payload=new, operation=add,
+            ),
+            retry(),
+        )
+        assert replayed.headers["idempotent-replayed"] == "true"
+        assert replayed.status_code == first.status_code == 201
+        assert replayed.body == first.body
         await database.dispose()
 
     asyncio.run(scenario())
