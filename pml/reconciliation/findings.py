@@ -24,6 +24,7 @@ from pml.reconciliation.evidence import (
     source_view,
     strength_text,
 )
+from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.dose_text import same_regimen
 from pml.reconciliation.interpretation.medicine import Medicine
 from pml.reconciliation.matching import MatchResult, Pairing, Relation, substance_relation
@@ -54,6 +55,7 @@ _MISSING_STOPS = frozenset(
 )
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DraftFinding:
     """A finding before it is stored: the class, what it rests on and what accepting it would change."""

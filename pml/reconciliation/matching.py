@@ -19,6 +19,7 @@ from enum import Enum
 from rapidfuzz import fuzz
 
 from pml.medication_list.schemas import EntryStatus
+from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.catalogue_facts import is_level5_atc
 from pml.reconciliation.interpretation.dose_text import same_regimen
 from pml.reconciliation.interpretation.medicine import Medicine
@@ -39,6 +40,7 @@ class Relation(Enum):
     UNKNOWN = "unknown"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Pairing:
     source: Medicine

@@ -22,6 +22,7 @@ from functools import lru_cache
 from pydantic import ValidationError
 
 from pml.medication_list.schemas import AsNeededDose, Dosage, IntervalDose, TimeOfDay
+from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.strength import Strength
 
 _FRACTIONS = {"½": "0.5", "¼": "0.25", "¾": "0.75"}
@@ -122,6 +123,7 @@ class DoseKind(StrEnum):
     AS_NEEDED = "as_needed"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DoseSummary:
     """A dose text reduced to what two sources can be compared on."""
@@ -147,6 +149,7 @@ class DoseSummary:
         return f"{_plain(self.amount)}{unit} x {self.times_per_day} daily"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DoseReading:
     """What a dose text says, as far as it could be read; `text` is always the original."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from interactions.search import ParsedQuery, normalise
 from pml.medication_list.schemas import Entry, EntryStatus
+from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.dose_text import DoseKind, DoseReading, read_dose_text, read_entry_dose
 from pml.reconciliation.interpretation.resolver import MedicineRef, Resolution, Resolver
 from pml.reconciliation.interpretation.strength import Strength
@@ -43,6 +44,7 @@ def _name_words(name: str) -> str:
     return ParsedQuery.parse(name).name
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Medicine:
     """A medicine on one side of a reconciliation, interpreted."""

@@ -22,6 +22,7 @@ from rapidfuzz import fuzz, process
 
 from interactions.model import Catalogue, Product
 from interactions.search import CatalogueSearch, ParsedQuery
+from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.catalogue_facts import (
     CatalogueFacts,
     ProductFacts,
@@ -66,6 +67,7 @@ class ResolutionMethod(StrEnum):
     NONE = "none"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class MedicineRef:
     """What a source or a list entry says about which medicine it is; every part is optional."""
@@ -78,6 +80,7 @@ class MedicineRef:
     strength: str | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class NameCandidate:
     product_id: str
@@ -86,6 +89,7 @@ class NameCandidate:
     substances: tuple[str, ...]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """The substances a medicine was resolved to (canonical ids; empty when unknown) and the evidence."""

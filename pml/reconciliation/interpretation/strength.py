@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from pml.reconciliation.frozen import slot_init
+
 # Mass units and their factor to mg; the other units are kept as they are (lower case).
 _TO_MG: dict[str, Decimal] = {
     "g": Decimal(1000), "mg": Decimal(1), "mikrog": Decimal("0.001"), "mcg": Decimal("0.001"),
@@ -31,6 +33,7 @@ _STRENGTH = re.compile(
 _BARE_NUMBER = re.compile(rf"^\s*(?P<value>{_NUMBER})\s*$")
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Strength:
     """One substance amount, per one unit of `per_unit` when the strength is a concentration or a rate."""

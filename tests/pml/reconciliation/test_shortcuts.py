@@ -4,23 +4,43 @@ that breaks one fails here."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, Field
 
 from pml.medication_list.schemas import Entry
 from pml.reconciliation.evidence import _plainly_constructible, constructed
+from pml.reconciliation.findings import DraftFinding
+from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.catalogue_facts import common_atc
+from pml.reconciliation.interpretation.dose_text import DoseReading, DoseSummary
 from pml.reconciliation.interpretation.medicine import Medicine
-from pml.reconciliation.interpretation.resolver import NAME_MARGIN, Resolver, _explained, _parsed
+from pml.reconciliation.interpretation.resolver import (
+    NAME_MARGIN,
+    MedicineRef,
+    NameCandidate,
+    Resolution,
+    Resolver,
+    _explained,
+    _parsed,
+)
 from pml.reconciliation.interpretation.strength import Strength
 from pml.reconciliation.matching import _RULE_RANK as RULE_RANK
-from pml.reconciliation.matching import _agreement, _candidate_pairs, certain_rule, match
+from pml.reconciliation.matching import Pairing, _agreement, _candidate_pairs, certain_rule, match
 from pml.reconciliation.pipeline import interpret_list, interpret_snapshot
-from pml.reconciliation.schemas import Evidence, RelatedView, SnapshotEntry, SnapshotSubmission
+from pml.reconciliation.schemas import (
+    Evidence,
+    FindingClass,
+    RelatedView,
+    SnapshotEntry,
+    SnapshotSubmission,
+)
 from tests.pml.reconciliation.corpus import all_outcomes, corpus, list_entries
 
 
@@ -199,3 +219,72 @@ def test_the_rival_check_decides_as_weighing_every_rival_would(resolver: Resolve
         decided += has_rival
     assert compared >= 300
     assert decided >= 5  # look-alikes the check keeps apart are among them
+
+
+SLOT_INIT_RECORDS = [
+    Resolution,
+    MedicineRef,
+    NameCandidate,
+    Medicine,
+    Strength,
+    DoseSummary,
+    DoseReading,
+    DraftFinding,
+    Pairing,
+]
+
+
+@pytest.mark.parametrize("record", SLOT_INIT_RECORDS, ids=lambda record: record.__name__)
+def test_slot_init_takes_the_parameters_the_dataclass_init_takes(record: type[Any]) -> None:
+    fast = inspect.signature(record.__init__, follow_wrapped=False).parameters
+    plain = inspect.signature(record.__init__.__wrapped__).parameters
+    assert list(fast) == list(plain)
+    for name, parameter in plain.items():
+        assert fast[name].kind == parameter.kind
+        field = next((f for f in dataclasses.fields(record) if f.name == name), None)
+        if field is not None and field.default_factory is not dataclasses.MISSING:
+            assert fast[name].default is not inspect.Parameter.empty  # "not given": the factory makes one
+        else:
+            assert fast[name].default == parameter.default
+
+
+@pytest.mark.parametrize("record", SLOT_INIT_RECORDS, ids=lambda record: record.__name__)
+def test_slot_init_builds_what_the_dataclass_init_builds(record: type[Any]) -> None:
+    fields = dataclasses.fields(record)
+    required = [object() for f in fields if f.default is f.default_factory is dataclasses.MISSING]
+    every = [object() for _field in fields]
+    for arguments in (required, every):
+        fast = record(*arguments)
+        plain = object.__new__(record)
+        record.__init__.__wrapped__(plain, *arguments)
+        for field in fields:
+            made = field.default_factory is not dataclasses.MISSING and len(arguments) < len(fields)
+            if made:  # each made its own (a new dict, a new uuid): the same kind of value
+                assert type(getattr(fast, field.name)) is type(getattr(plain, field.name))
+            else:
+                assert getattr(fast, field.name) is getattr(plain, field.name)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(fast, fields[0].name, None)
+
+
+def test_slot_init_makes_a_new_default_for_each_record() -> None:
+    first, second = (DraftFinding(FindingClass.UNCHANGED, "x", Evidence(), None) for _ in range(2))
+    assert first.id != second.id
+    assert first.id.version == 4
+
+
+def test_slot_init_refuses_what_it_would_build_differently() -> None:
+    @dataclasses.dataclass(slots=True)
+    class NotFrozen:
+        value: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class WithPostInit:
+        value: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    for record in (NotFrozen, WithPostInit):
+        with pytest.raises(TypeError):
+            slot_init(record)
