@@ -83,6 +83,9 @@ def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "PML_MAX_LIST_ENTRIES": str(settings.max_list_entries),
         "PML_SEED_DEMO_PATIENTS": "0",
         "PML_AUTH_JWKS_FILE": str(settings.auth_jwks_file),
+        # Tests share a server and a few tokens, and a fast server lets one test's requests pass the default
+        # 100 per second per client; tests of the rate limit set their own.
+        "PML_RATE_LIMIT_PER_SECOND": "100000",
     }
     return env | overrides
 
