@@ -124,16 +124,16 @@ def dose_view(medicine: Medicine) -> DoseView:
 
 
 def source_view(medicine: Medicine) -> SourceEntryView:
-    if "source" not in medicine.views:
-        medicine.views["source"] = _source_view(medicine)
-    view: SourceEntryView = medicine.views["source"]
+    if "source" not in medicine.derived:
+        medicine.derived["source"] = _source_view(medicine)
+    view: SourceEntryView = medicine.derived["source"]
     return view
 
 
 def entry_view(medicine: Medicine) -> ListEntryView:
-    if "entry" not in medicine.views:
-        medicine.views["entry"] = _entry_view(medicine)
-    view: ListEntryView = medicine.views["entry"]
+    if "entry" not in medicine.derived:
+        medicine.derived["entry"] = _entry_view(medicine)
+    view: ListEntryView = medicine.derived["entry"]
     return view
 
 

@@ -113,7 +113,15 @@ def name_likeness(source: Medicine, entry: Medicine) -> float:
 
 def _comparable_keys(medicine: Medicine) -> tuple[object, ...]:
     """Keys under which a certain match can only be with another medicine sharing one of them: its substance
-    set, its level-5 ATC code, or (unresolved) its free-text name. Pairs sharing none are never compared."""
+    set, its level-5 ATC code, or (unresolved) its free-text name. Pairs sharing none are never compared.
+    Worked out once per medicine: a list's entries are matched against every source."""
+    keys = medicine.derived.get("comparable_keys")
+    if keys is None:
+        keys = medicine.derived["comparable_keys"] = _keys_of(medicine)
+    return keys
+
+
+def _keys_of(medicine: Medicine) -> tuple[object, ...]:
     resolution = medicine.resolution
     keys: list[object] = []
     if resolution.substances:

@@ -58,8 +58,9 @@ class Medicine:
     entry: Entry | None = None
     raw: SnapshotEntry | None = None
     dispensed_on: dt.date | None = None
-    # Evidence views of this medicine, built once however many findings show it (see evidence.py).
-    views: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # What is worked out from this medicine once, however many matches and findings use it: its evidence views
+    # (evidence.py) and the keys it can be matched under (matching.py).
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def strengths(self) -> frozenset[Strength]:
