@@ -341,6 +341,8 @@ class MedicationListRepository:
 
     def _locks(self) -> _TransactionLocks:
         transaction = self._session.sync_session.get_transaction()
+        # A lock lasts for its transaction, and so does what is kept under it: begin one first.
+        assert transaction is not None, "the list lock needs a transaction (session.begin())"
         locks: _TransactionLocks | None = self._session.info.get(_LOCKS)
         if locks is None or locks.transaction is not transaction:
             locks = _TransactionLocks(transaction)
