@@ -224,7 +224,7 @@ class Resolver:
     def _by_name(self, name: str, strength: str | None) -> Resolution:
         text = _without_dose(name)
         words = _name_words(text)
-        exact = self._by_substance_name(text, words) or self._by_brand_name(text, strength, words)
+        exact = self._by_substance_name(text, strength, words) or self._by_brand_name(text, strength, words)
         if exact is not None:
             return exact
         candidates = self._name_candidates(text)
@@ -256,9 +256,10 @@ class Resolver:
             candidates[:5],
         )
 
-    def _by_substance_name(self, text: str, words: str) -> Resolution | None:
+    def _by_substance_name(self, text: str, strength: str | None, words: str) -> Resolution | None:
         """The name words are exactly substance names (Norwegian or English, any salt form): one substance,
-        or several that some product combines ("Kalsiumkarbonat/kolekalsiferol", "paracetamol kodein")."""
+        or several that some product combines ("Kalsiumkarbonat/kolekalsiferol", "paracetamol kodein"). The
+        strength is read as on every other path: the strength field, else the name."""
         substances = self._substances_named(words)
         if substances is None:
             return None
@@ -267,7 +268,7 @@ class Resolver:
             substances,
             self.facts.names_of(substances),
             self.facts.atc_of_substances.get(substances),
-            strengths=self._written_strengths(None, text, substances),
+            strengths=self._written_strengths(strength, text, substances),
             dose_unit=self._common_dose_unit(substances),
             score=100.0,
         )

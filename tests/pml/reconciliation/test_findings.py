@@ -143,6 +143,13 @@ def test_another_strength_and_another_regimen_are_a_dose_change(resolver: Resolv
     assert (change.strength, change.dose_text, change.dosage) == ("1 g", "1 x 3", None)
 
 
+def test_a_substance_name_with_another_strength_in_its_field_is_a_dose_change(resolver: Resolver) -> None:
+    listed = entry("Metformin Sandoz tab 500 mg", atc="A10BA02", strength="500 mg", dose_text="1+0+1")
+    found = findings([listed], [{"name": "Metformin", "strength": "1 g", "dose_text": "1+0+1"}], resolver)
+    changed = only(found, FindingClass.DOSE_CHANGED)
+    assert changed.evidence.differences == ["strength 500 mg on the list, 1 g in the source"]
+
+
 def test_a_dose_in_mg_equal_to_the_tablets_on_the_list_is_unchanged(resolver: Resolver) -> None:
     listed = entry(
         "Paracet tab 500 mg", atc="N02BE01", strength="500 mg", dose_text="2 tabletter 4 ganger daglig"

@@ -153,6 +153,16 @@ def test_a_bare_number_after_the_name_is_read_in_the_catalogues_unit(resolver: R
     assert resolver.resolve(MedicineRef(name="Levaxin 75")).strengths == {Strength(Decimal("0.075"), MG)}
 
 
+# A substance name, a brand and a misspelling: the three ways a name resolves.
+@pytest.mark.parametrize("name", ["Metformin", "Metformin 500 mg", "Glucophage 500 mg", "Metforim 500 mg"])
+def test_the_strength_field_is_read_whichever_way_the_name_resolves(resolver: Resolver, name: str) -> None:
+    """The strength field is the source's structured statement; a substance name once ignored it (and a
+    strength difference from the list went unseen)."""
+    resolution = resolver.resolve(MedicineRef(name=name, strength="1 g"))
+    assert resolution.substance_names == ("Metformin",)
+    assert resolution.strengths == {Strength(Decimal(1000), MG)}
+
+
 @pytest.mark.parametrize("name", ["Tran", "Smertestillende", "Blodtrykksmedisin 50 mg", "Codein", "Citalo"])
 def test_names_no_medicine_fits_with_certainty_stay_unresolved(resolver: Resolver, name: str) -> None:
     assert not resolver.resolve(MedicineRef(name=name)).identified
