@@ -23,7 +23,7 @@ from pml.audit.schemas import PurposeOfUse
 from pml.cache.patient_cache import MISS, CachedPatient, PatientCache, RedisPatientCache
 from pml.db.engine import Database
 from pml.errors import InvalidInput, InvalidPatientId
-from pml.privacy.repository import BlockRepository
+from pml.privacy.repository import blocked_keys
 
 PURPOSE_HEADER = "X-PML-Purpose"
 EMERGENCY_HEADER = "X-PML-Emergency-Access"
@@ -84,8 +84,8 @@ async def _blocks(
 ) -> frozenset[str]:
     if cached.blocks is not None:
         return cached.blocks
-    async with database.read_transaction() as session:
-        blocks = await BlockRepository(session).blocked_keys(patient_id)
+    async with database.read_statement() as connection:
+        blocks = await blocked_keys(connection, patient_id)
     await cache.remember_blocks(patient_id, cached.blocks_generation, blocks)
     return blocks
 

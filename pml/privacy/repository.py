@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from pml.db.engine import publish_after_commit
 from pml.privacy.events import BlocksChanged
@@ -37,15 +37,6 @@ class BlockRepository:
         publish_after_commit(self._session, BlocksChanged(patient_id))
         return _block(row)
 
-    async def blocked_keys(self, patient_id: str) -> frozenset[str]:
-        """Every active block as 'clinician:<hpr>' or 'organisation:<orgnr>', for the access check."""
-        rows = await self._session.execute(
-            select(AccessBlockRow.kind, AccessBlockRow.value).where(
-                AccessBlockRow.patient_id == patient_id, AccessBlockRow.revoked_at.is_(None)
-            )
-        )
-        return frozenset(f"{kind}:{value}" for kind, value in rows)
-
     async def active(self, patient_id: str) -> list[Block]:
         rows = await self._session.scalars(
             select(AccessBlockRow)
@@ -67,3 +58,15 @@ class BlockRepository:
         publish_after_commit(self._session, BlocksChanged(patient_id))
         # An UPDATE gives a CursorResult, which has rowcount; SQLAlchemy types AsyncSession.execute as Result.
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_ACTIVE_BLOCK_KEYS = select(AccessBlockRow.kind, AccessBlockRow.value).where(
+    AccessBlockRow.patient_id == bindparam("patient_id"), AccessBlockRow.revoked_at.is_(None)
+)
+
+
+async def blocked_keys(connection: AsyncConnection, patient_id: str) -> frozenset[str]:
+    """Every active block as 'clinician:<hpr>' or 'organisation:<orgnr>', for the access check. One Core
+    statement built once, on a plain connection: every patient request that misses the cache runs it."""
+    rows = await connection.execute(_ACTIVE_BLOCK_KEYS, {"patient_id": patient_id})
+    return frozenset(f"{kind}:{value}" for kind, value in rows)
