@@ -24,6 +24,7 @@ from pml.reconciliation.schemas import (
     ResolutionView,
     SnapshotKind,
     SourceEntryView,
+    StrengthConflictView,
 )
 
 _ATC = re.compile(r"^[A-Z](\d{2}([A-Z]([A-Z](\d{2})?)?)?)?$")
@@ -88,7 +89,14 @@ def _plainly_constructible(*models: type[BaseModel]) -> None:
 
 
 _plainly_constructible(
-    CandidateView, DoseView, Evidence, ListEntryView, MatchView, ResolutionView, SourceEntryView
+    CandidateView,
+    DoseView,
+    Evidence,
+    ListEntryView,
+    MatchView,
+    ResolutionView,
+    SourceEntryView,
+    StrengthConflictView,
 )
 
 
@@ -110,7 +118,15 @@ def resolution_view(resolution: Resolution) -> ResolutionView:
             for c in resolution.candidates
         ],
         note=resolution.note,
+        strength_conflict=_strength_conflict_view(resolution),
     )
+
+
+def _strength_conflict_view(resolution: Resolution) -> StrengthConflictView | None:
+    conflict = resolution.strength_conflict
+    if conflict is None:
+        return None
+    return constructed(StrengthConflictView, strength_field=conflict.in_field, name=conflict.in_name)
 
 
 def dose_view(medicine: Medicine) -> DoseView:

@@ -71,7 +71,8 @@ class DraftFinding:
 
     @property
     def state(self) -> FindingState:
-        if self.finding_class is FindingClass.UNCHANGED and self.action is None:
+        # "Unchanged" that needs review (an entry contradicting its own strength) is for a clinician to see.
+        if self.finding_class is FindingClass.UNCHANGED and self.action is None and not self.needs_review:
             return FindingState.INFORMATIONAL
         return FindingState.OPEN
 
@@ -142,6 +143,17 @@ def _draft(
     *,
     needs_review: bool = False,
 ) -> DraftFinding:
+    contradictions = _strength_contradictions(source, entry)
+    if contradictions:
+        summary = f"{summary}; {'; '.join(contradictions)}"
+        evidence = _evidence(
+            evidence.source_entry,
+            evidence.list_entry,
+            evidence.match,
+            evidence.related,
+            [*evidence.differences, *contradictions],
+        )
+        needs_review = True
     return DraftFinding(
         finding_class,
         summary,
@@ -151,6 +163,23 @@ def _draft(
         source.source_index if source else None,
         entry.entry_id if entry else None,
     )
+
+
+def _strength_contradictions(source: Medicine | None, entry: Medicine | None) -> list[str]:
+    """Each side whose strength field and name state different strengths. The strength field was read, but a
+    record that contradicts itself is not certain of either, so the finding must not pass as certain."""
+    found = []
+    if source is not None and source.resolution.strength_conflict is not None:
+        found.append(
+            "the source disagrees with itself about strength: "
+            + source.resolution.strength_conflict.describe()
+        )
+    if entry is not None and entry.resolution.strength_conflict is not None:
+        found.append(
+            "the list entry disagrees with itself about strength: "
+            + entry.resolution.strength_conflict.describe()
+        )
+    return found
 
 
 # -- matched pairs ------------------------------------------------------------------------------------

@@ -236,6 +236,13 @@ class CandidateView(StrictModel):
     score: float
 
 
+class StrengthConflictView(StrictModel):
+    """The entry's strength field and its name state different strengths (each as written)."""
+
+    strength_field: str
+    name: str
+
+
 class ResolutionView(StrictModel):
     """How an entry was tied to the catalogue, for the clinician to judge."""
 
@@ -249,6 +256,9 @@ class ResolutionView(StrictModel):
     score: float | None = None
     candidates: list[CandidateView] = Field(default_factory=list)
     note: str | None = None
+    strength_conflict: StrengthConflictView | None = Field(
+        default=None, description="the strength field read as the strength, though the name states another"
+    )
 
 
 class DoseView(StrictModel):

@@ -195,6 +195,34 @@ def test_a_pharmacy_dispensing_records_the_date_by_policy(
     assert [(d["decision"], d["actor"]["role"]) for d in history] == [("auto", "pharmacist")]
 
 
+def test_a_dispensing_that_contradicts_its_own_strength_waits_for_a_prescriber(
+    live_server: ServerProcess, server_settings: Settings, lists: ListClient
+) -> None:
+    """The strength field matches the list, the name does not: the policy leaves it, the finding says why."""
+    patient = _patient_with_sarotex(lists)
+    sent = {
+        "varenr": SAROTEX_25_VARENR,
+        "name": "Sarotex 10mg",
+        "strength": "25 mg",
+        "dispensed_on": "2026-11-19",
+    }
+    body = {"source": "pharmacy", "kind": "dispensing", "entries": [sent]}
+    with _client(live_server, server_settings, _person("pharmacist", "pharmacy")) as pharmacist:
+        response = _submit(pharmacist, patient, body)
+    assert response.status_code == 201, response.text
+    [finding] = response.json()["proposal"]["findings"]
+    assert (finding["finding_class"], finding["state"]) == ("unchanged", "open")
+    assert finding["needs_review"] is True
+    assert finding["action"]["kind"] == "record_dispensing"
+    resolution = finding["evidence"]["source_entry"]["resolution"]
+    assert resolution["strength_conflict"] == {"strength_field": "25 mg", "name": "10mg"}
+    assert finding["evidence"]["differences"] == [
+        "the source disagrees with itself about strength: 25 mg in the strength field, 10mg in the name"
+    ]
+    assert finding["evidence"]["list_entry"]["resolution"]["strength_conflict"] is None
+    assert lists.read(patient).json()["version"] == 1
+
+
 def test_decisions_need_if_match_apply_once_and_are_replayed(gp: httpx.Client, lists: ListClient) -> None:
     patient = _patient_with_sarotex(lists)
     outcome = _submit(gp, patient, GP_SNAPSHOT).json()

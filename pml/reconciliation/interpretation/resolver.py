@@ -11,6 +11,7 @@ nothing either.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,7 +30,15 @@ from pml.reconciliation.interpretation.catalogue_facts import (
     common_atc,
     is_level5_atc,
 )
-from pml.reconciliation.interpretation.strength import Strength, parse_strengths, without_strengths
+from pml.reconciliation.interpretation.strength import (
+    Strength,
+    bare_number,
+    parse_strengths,
+    same_strengths,
+    without_strengths,
+    written_numbers,
+    written_strengths,
+)
 
 # A name resolves at this score or above (0-100: rapidfuzz WRatio less the search's strength and form
 # penalties)...
@@ -91,6 +100,20 @@ class NameCandidate:
 
 @slot_init
 @dataclass(frozen=True, slots=True)
+class StrengthConflict:
+    """A source that disagrees with itself about strength: its strength field says one thing, its name another
+    ("Metformin 500 mg", strength "850 mg"). The field is still read as the strength (it is the structured
+    statement), but neither is certain, so every finding the entry takes part in asks for review."""
+
+    in_field: str  # each as written, for the clinician to recognise
+    in_name: str
+
+    def describe(self) -> str:
+        return f"{self.in_field} in the strength field, {self.in_name} in the name"
+
+
+@slot_init
+@dataclass(frozen=True, slots=True)
 class Resolution:
     """The substances a medicine was resolved to (canonical ids; empty when unknown) and the evidence."""
 
@@ -105,6 +128,7 @@ class Resolution:
     score: float | None = None
     candidates: tuple[NameCandidate, ...] = ()
     note: str | None = None
+    strength_conflict: StrengthConflict | None = None
 
     @property
     def identified(self) -> bool:
@@ -144,6 +168,14 @@ class Resolver:
             cached.cache_clear()
 
     def _resolve(self, ref: MedicineRef) -> Resolution:
+        """Whichever path resolves the reference, a strength field the name contradicts goes with it."""
+        resolution = self._resolve_medicine(ref)
+        conflict = _strength_conflict(ref.strength, ref.name)
+        if conflict is None:
+            return resolution
+        return dataclasses.replace(resolution, strength_conflict=conflict)
+
+    def _resolve_medicine(self, ref: MedicineRef) -> Resolution:
         by_id = self._by_identifier(ref)
         if by_id is None:
             return self._named(ref.name, ref.strength) if ref.name else UNRESOLVED
@@ -444,6 +476,24 @@ def _name_words(text: str) -> str:
 def _strengths_in(text: str | None) -> frozenset[Strength]:
     """The strengths written in a strength field or a name; the same few texts recur in every source."""
     return frozenset(parse_strengths(text))
+
+
+def _strength_conflict(field: str | None, name: str | None) -> StrengthConflict | None:
+    """The strength field and the name state different strengths. Compared as read, so "500mg" and "0,5 g"
+    agree with "500 mg"; a field without a unit ("500") agrees with a name strength written with that number
+    (or that number of mg)."""
+    if not field or not name:
+        return None
+    in_name = _strengths_in(name)
+    if not in_name:
+        return None
+    in_field = _strengths_in(field)
+    if in_field:
+        agree = same_strengths(in_field, in_name)
+    else:
+        number = bare_number(field)
+        agree = number is None or number in written_numbers(name) or any(s.value == number for s in in_name)
+    return None if agree else StrengthConflict(field, "/".join(written_strengths(name)))
 
 
 def _without_dose(name: str) -> str:

@@ -91,6 +91,29 @@ def without_strengths(text: str) -> str:
     return _STRENGTH.sub(" ", text)
 
 
+def written_numbers(text: str | None) -> frozenset[Decimal]:
+    """The numbers of the strengths in `text` as written, before any unit is converted ("1 g" gives 1)."""
+    found = (_decimal(match["value"]) for match in _STRENGTH.finditer(text or ""))
+    return frozenset(value for value in found if value is not None)
+
+
+def bare_number(text: str | None) -> Decimal | None:
+    """The number of a text that is only a number ("500", "2,5"): a strength field that left out its unit."""
+    bare = _BARE_NUMBER.match(text or "")
+    return _decimal(bare["value"]) if bare else None
+
+
+def same_strengths(first: frozenset[Strength], second: frozenset[Strength]) -> bool:
+    """Whether two readings state the same strengths. Both are already in one form ("0,5 g" and "500 mg" are
+    one strength); one side leaving out the denominator the other writes ("25 mikrog" beside "25 mikrog/time")
+    says no other amount, so it agrees."""
+    if first == second:
+        return True
+    return {(s.value, s.unit) for s in first} == {(s.value, s.unit) for s in second} and not (
+        {s.per_unit for s in first} - {None} and {s.per_unit for s in second} - {None}
+    )
+
+
 def written_strengths(text: str | None) -> tuple[str, ...]:
     """The strengths in `text` exactly as written there ("Glucophage 1 g" gives "1 g")."""
     return tuple(match.group(0).strip() for match in _STRENGTH.finditer(text or ""))

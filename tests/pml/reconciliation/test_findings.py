@@ -14,12 +14,14 @@ from pml.reconciliation.evidence import SnapshotContext
 from pml.reconciliation.findings import DraftFinding
 from pml.reconciliation.interpretation.resolver import Resolver
 from pml.reconciliation.pipeline import reconcile
+from pml.reconciliation.policy import DEFAULT_AUTO_APPLY, AutoApplyPolicy
 from pml.reconciliation.schemas import (
     AddEntryAction,
     ChangeEntryAction,
     FindingClass,
     FindingState,
     PauseEntryAction,
+    RecordDispensingAction,
     SnapshotEntry,
     SnapshotKind,
     StopEntryAction,
@@ -305,6 +307,83 @@ def test_a_pharmacy_dispensing_of_an_active_entry_proposes_its_date(resolver: Re
     assert dispensed.action is not None
     assert dispensed.action.kind == "record_dispensing"
     assert dispensed.action.dispensed_on == dt.date(2026, 11, 19)  # type: ignore[union-attr]
+
+
+SELF_CONTRADICTION = (
+    "the source disagrees with itself about strength: 850 mg in the strength field, 500 mg in the name"
+)
+
+
+def test_a_source_contradicting_its_own_strength_is_not_unchanged_without_review(resolver: Resolver) -> None:
+    """The field agrees with the list, the name does not: shown for review, not filed as informational."""
+    listed = entry("Metformin Sandoz tab 850 mg", atc="A10BA02", strength="850 mg", dose_text="1+0+1")
+    sent = {"name": "Glucophage 500 mg", "strength": "850 mg", "dose_text": "1+0+1"}
+    found = only(findings([listed], [sent], resolver), FindingClass.UNCHANGED)
+    assert found.needs_review
+    assert found.state is FindingState.OPEN
+    assert found.evidence.differences == [SELF_CONTRADICTION]
+    assert SELF_CONTRADICTION in found.summary
+    resolution = found.evidence.source_entry.resolution  # type: ignore[union-attr]
+    assert resolution.strength_conflict is not None
+    assert (resolution.strength_conflict.strength_field, resolution.strength_conflict.name) == (
+        "850 mg",
+        "500 mg",
+    )
+
+
+@pytest.mark.parametrize("name", ["Metformin 500 mg", "Glucophage 500 mg", "Metforim 500 mg"])
+def test_a_dose_change_from_a_self_contradicting_source_needs_review(resolver: Resolver, name: str) -> None:
+    listed = entry("Metformin Sandoz tab 1 g", atc="A10BA02", strength="1 g", dose_text="1+0+1")
+    found = findings([listed], [{"name": name, "strength": "850 mg", "dose_text": "1+0+1"}], resolver)
+    changed = only(found, FindingClass.DOSE_CHANGED)
+    assert changed.needs_review
+    strength = "strength 1 g on the list, 850 mg in the source"
+    assert changed.evidence.differences == [strength, SELF_CONTRADICTION]
+
+
+def test_a_new_medicine_from_a_self_contradicting_source_needs_review(resolver: Resolver) -> None:
+    found = findings([], [{"name": "Metformin 500 mg", "strength": "850 mg"}], resolver)
+    new = only(found, FindingClass.NEW_IN_SOURCE)
+    assert new.needs_review
+    assert new.evidence.differences == [SELF_CONTRADICTION]
+
+
+def test_a_list_entry_contradicting_its_own_strength_makes_its_finding_need_review(
+    resolver: Resolver,
+) -> None:
+    listed = entry("Metformin tab 500 mg", atc="A10BA02", strength="850 mg")
+    missing = only(findings([listed], [], resolver), FindingClass.MISSING_IN_SOURCE)
+    assert missing.needs_review
+    contradiction = "850 mg in the strength field, 500 mg in the name"
+    assert missing.evidence.differences == [
+        f"the list entry disagrees with itself about strength: {contradiction}"
+    ]
+
+
+def test_the_same_strength_written_two_ways_needs_no_review(resolver: Resolver) -> None:
+    listed = entry("Metformin Sandoz tab 500 mg", atc="A10BA02", strength="500 mg", dose_text="1+0+1")
+    sent = {"name": "Glucophage 0,5 g", "strength": "500mg", "dose_text": "1+0+1"}
+    found = only(findings([listed], [sent], resolver), FindingClass.UNCHANGED)
+    assert not found.needs_review
+    assert found.state is FindingState.INFORMATIONAL
+
+
+def test_a_dispensing_that_contradicts_its_own_strength_is_not_applied_by_policy(resolver: Resolver) -> None:
+    """The one automatic rule records a dispensing date; a dispensing unsure of its own strength waits."""
+    listed = entry("Metformin Sandoz tab 850 mg", atc="A10BA02", strength="850 mg", dose_text="1+0+1")
+    sent = {"name": "Metformin 500 mg", "strength": "850 mg", "dispensed_on": "2026-11-19"}
+    pharmacy = SnapshotContext(Source.PHARMACY, SnapshotKind.DISPENSING, AS_OF)
+    found = findings([listed], [sent], resolver, source=Source.PHARMACY, kind=SnapshotKind.DISPENSING)
+    dispensed = only(found, FindingClass.UNCHANGED)
+    assert isinstance(dispensed.action, RecordDispensingAction)
+    assert dispensed.needs_review
+    assert AutoApplyPolicy.of(DEFAULT_AUTO_APPLY).rule_for(pharmacy, dispensed) is None
+    consistent = sent | {"name": "Metformin 850 mg"}
+    plain = only(
+        findings([listed], [consistent], resolver, source=Source.PHARMACY, kind=SnapshotKind.DISPENSING),
+        FindingClass.UNCHANGED,
+    )
+    assert AutoApplyPolicy.of(DEFAULT_AUTO_APPLY).rule_for(pharmacy, plain) is not None
 
 
 def test_the_same_inputs_give_the_same_fingerprints(resolver: Resolver) -> None:

@@ -7,7 +7,12 @@ from decimal import Decimal
 import pytest
 
 from pml.reconciliation.interpretation.dose_text import DoseKind, read_dose_text, same_regimen
-from pml.reconciliation.interpretation.resolver import MedicineRef, ResolutionMethod, Resolver
+from pml.reconciliation.interpretation.resolver import (
+    MedicineRef,
+    ResolutionMethod,
+    Resolver,
+    StrengthConflict,
+)
 from pml.reconciliation.interpretation.strength import Strength, parse_strength, parse_strengths
 from tests.pml.reconciliation.test_findings import varenr_of
 
@@ -161,6 +166,40 @@ def test_the_strength_field_is_read_whichever_way_the_name_resolves(resolver: Re
     resolution = resolver.resolve(MedicineRef(name=name, strength="1 g"))
     assert resolution.substance_names == ("Metformin",)
     assert resolution.strengths == {Strength(Decimal(1000), MG)}
+
+
+# The name says 500 mg, the field 850 mg: by substance name, brand, misspelling, and with an ATC code.
+@pytest.mark.parametrize(
+    ("name", "atc"),
+    [("Metformin 500 mg", None), ("Glucophage 500 mg", None), ("Metforim 500 mg", None),
+     ("Metformin 500 mg", "A10BA02")],
+)  # fmt: skip
+def test_a_strength_field_the_name_contradicts_is_read_with_the_conflict(
+    resolver: Resolver, name: str, atc: str | None
+) -> None:
+    """The field still gives the strength, but the resolution carries both as written: a source that
+    disagrees with itself is certain of neither."""
+    resolution = resolver.resolve(MedicineRef(name=name, atc=atc, strength="850 mg"))
+    assert resolution.substance_names == ("Metformin",)
+    assert resolution.strengths == {Strength(Decimal(850), MG)}
+    assert resolution.strength_conflict == StrengthConflict(in_field="850 mg", in_name="500 mg")
+
+
+@pytest.mark.parametrize(
+    ("name", "strength"),
+    [("Metformin 500mg", "500 mg"), ("Glucophage 0,5 g", "500 mg"), ("Metforim 500 mg", "0.5g"),
+     ("Metformin 500 mg", "500"), ("Metformin", "850 mg"), ("Metformin 500 mg", None),
+     ("Durogesic 25 mikrog/time", "25 mikrog"), ("Glucophage 1 g", "1")],
+)  # fmt: skip
+def test_one_strength_written_two_ways_is_no_conflict(
+    resolver: Resolver, name: str, strength: str | None
+) -> None:
+    assert resolver.resolve(MedicineRef(name=name, strength=strength)).strength_conflict is None
+
+
+def test_a_unitless_strength_field_another_number_than_the_name_is_a_conflict(resolver: Resolver) -> None:
+    resolution = resolver.resolve(MedicineRef(name="Metformin 500 mg", strength="850"))
+    assert resolution.strength_conflict == StrengthConflict(in_field="850", in_name="500 mg")
 
 
 @pytest.mark.parametrize("name", ["Tran", "Smertestillende", "Blodtrykksmedisin 50 mg", "Codein", "Citalo"])
