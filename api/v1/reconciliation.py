@@ -24,6 +24,7 @@ from api.problems import PROBLEM_CONTENT_TYPE, problem_response
 from api.v1.conditional import etag, idempotency_key, json_response, parse_if_match
 from pml.idempotency.repository import IdempotencyRepository, StoredResponse, request_fingerprint
 from pml.medication_list.schemas import MedicationList, Source
+from pml.memory import settle_long_lived_objects
 from pml.reconciliation.errors import CatalogueNotActive
 from pml.reconciliation.interpretation.resolver import Resolver
 from pml.reconciliation.schemas import (
@@ -81,6 +82,7 @@ async def optional_resolver(request: Request) -> Resolver | None:
             Resolver, compiled.catalogue, search=compiled.search, release_id=compiled.release_id
         )
         request.app.state.reconciliation_resolver = cached
+        settle_long_lived_objects()  # the resolver's tables live as long as the release
     return cached
 
 

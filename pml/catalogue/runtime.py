@@ -18,6 +18,7 @@ from pml.catalogue.compiled import ActiveCatalogue, compile_release
 from pml.catalogue.repository import ReleaseRepository
 from pml.catalogue.service import CatalogueService
 from pml.db.engine import Database
+from pml.memory import settle_long_lived_objects
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,12 @@ class CatalogueRefresher:
         started = time.perf_counter()
         compiled = await asyncio.to_thread(compile_release, release, rows)
         replaced = self.active.swap(compiled)
+        replaced_id = replaced.release_id if replaced else None
+        del replaced, rows  # so that settling can free them now
+        settle_long_lived_objects()
         log.info(
-            "now serving catalogue release %s (HentetDato %s, was %s; compiled in %.2fs)",
-            release.id, release.hentet_dato, replaced.release_id if replaced else None,
-            time.perf_counter() - started,
+            "now serving catalogue release %s (HentetDato %s, was %s; compiled and settled in %.2fs)",
+            release.id, release.hentet_dato, replaced_id, time.perf_counter() - started,
         )  # fmt: skip
         return True
 

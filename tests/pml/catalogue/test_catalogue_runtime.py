@@ -4,6 +4,7 @@ check holding the old release keeps it, and an unreadable database never takes t
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import pytest
@@ -72,3 +73,25 @@ def test_an_unreadable_database_does_not_stop_start_up_or_drop_the_served_releas
         asyncio.run(start_and_stop())
     assert active.release_id == served
     assert "catalogue refresh failed" in caplog.text
+
+
+def _collector_walks(thing: object) -> bool:
+    """Whether full collections visit `thing` (frozen objects are in no generation gc.get_objects lists)."""
+    return any(candidate is thing for candidate in gc.get_objects())
+
+
+def test_each_swapped_in_release_is_frozen_out_of_the_collectors_walks(db: str) -> None:
+    """A full collection must not walk the compiled release: pml.memory freezes it after every swap."""
+    active = ActiveCatalogue()
+    try:
+        load_and_activate(db, EXTRACT)
+        assert asyncio.run(_refresh(_refresher(db, active))) is True
+        first = active.current
+        assert gc.is_tracked(first)
+        assert not _collector_walks(first)
+        activate(db, load(db, NAMESPACED).release_id)
+        assert asyncio.run(_refresh(_refresher(db, active))) is True
+        assert active.current is not first
+        assert not _collector_walks(active.current)
+    finally:
+        gc.unfreeze()
