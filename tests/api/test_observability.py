@@ -61,3 +61,9 @@ def test_patient_data_is_never_stored_by_http_caches(lists: ListClient) -> None:
     patient_id = new_patient_id()
     assert lists.read(patient_id).headers["cache-control"] == "no-store"
     assert "no-store" not in lists.http.get("/health/live").headers.get("cache-control", "")
+
+
+def test_a_request_without_an_id_gets_a_fresh_32_hex_digit_one(lists: ListClient) -> None:
+    ids = {lists.http.get("/health/live").headers["x-request-id"] for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(request_id) == 32 and int(request_id, 16) >= 0 for request_id in ids)
