@@ -243,8 +243,9 @@ def report(runs: int) -> str:
             "",
             "Interpretation (resolver, dose text, strengths) and matching are "
             "`pml/reconciliation/interpretation/` and `matching.py`; classify is `findings.py` and "
-            "`evidence.py` (views built without validating again, as model_construct would build them; a "
-            "uuid4 per finding). Cold name resolution is mostly exact brand and substance look-ups; the few "
+            "`evidence.py` (views built without validating again, as model_construct would build them; the "
+            "findings' random version-4 ids drawn from one os.urandom call per snapshot). Cold name "
+            "resolution is mostly exact brand and substance look-ups; the few "
             "names that need rapidfuzz (misspelt or unknown) cost 0.15-0.25 ms each here, about a third of "
             "it the catalogue-wide rival check that keeps look-alikes apart, and a full FEST catalogue "
             "(~10 000 products, against 133 here) makes that check and the search slower. The resolver's "

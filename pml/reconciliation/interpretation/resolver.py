@@ -32,9 +32,11 @@ from pml.reconciliation.interpretation.catalogue_facts import (
 )
 from pml.reconciliation.interpretation.strength import (
     Strength,
+    WrittenStrength,
     bare_number,
-    parse_strengths,
     same_strengths,
+    strength_of,
+    strengths_written_in,
     without_strengths,
     written_numbers,
     written_strengths,
@@ -164,7 +166,7 @@ class Resolver:
         cold."""
         self._cache.clear()
         self._by_names.clear()
-        for cached in (_parsed, _name_words, _strengths_in):
+        for cached in (_parsed, _name_words, _strengths_in, _written_in, _strength):
             cached.cache_clear()
 
     def _resolve(self, ref: MedicineRef) -> Resolution:
@@ -467,6 +469,19 @@ def _parsed(text: str) -> ParsedQuery:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+def _written_in(text: str) -> tuple[WrittenStrength, ...]:
+    """The strengths of a name or strength field as written: read for its strengths and for the conflict
+    check."""
+    return strengths_written_in(text)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _strength(written: WrittenStrength) -> Strength | None:
+    """One written strength read once: "500 mg" recurs in many names and fields."""
+    return strength_of(written)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
 def _name_words(text: str) -> str:
     """The words of a name: strengths, numbers, units and form words left out."""
     return _parsed(without_strengths(text)).name
@@ -475,19 +490,24 @@ def _name_words(text: str) -> str:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _strengths_in(text: str | None) -> frozenset[Strength]:
     """The strengths written in a strength field or a name; the same few texts recur in every source."""
-    return frozenset(parse_strengths(text))
+    if not text:
+        return frozenset()
+    found = (_strength(written) for written in _written_in(text))
+    return frozenset(strength for strength in found if strength is not None)
 
 
 def _strength_conflict(field: str | None, name: str | None) -> StrengthConflict | None:
     """The strength field and the name state different strengths. Compared as read, so "500mg" and "0,5 g"
     agree with "500 mg"; a field without a unit ("500") agrees with a name strength written with that number
-    (or that number of mg)."""
+    (or that number of mg). Most fields are written as in the name and need no reading at all."""
     if not field or not name:
         return None
-    in_name = _strengths_in(name)
+    named, stated = _written_in(name), _written_in(field)
+    if not named or stated == named or set(stated) == set(named):
+        return None
+    in_name, in_field = _strengths_in(name), _strengths_in(field)
     if not in_name:
         return None
-    in_field = _strengths_in(field)
     if in_field:
         agree = same_strengths(in_field, in_name)
     else:

@@ -69,20 +69,31 @@ def _canonical(value: Decimal, unit: str, per_value: Decimal | None, per_unit: s
     return Strength(value.normalize(), unit, per_unit)
 
 
+# One strength as written: value, unit, denominator value, denominator unit ("" for a part not written).
+WrittenStrength = tuple[str, str, str, str]
+
+
+def strengths_written_in(text: str) -> tuple[WrittenStrength, ...]:
+    """Each strength in `text` as written, found by the regex engine alone (findall gives the groups)."""
+    return tuple(_STRENGTH.findall(text))
+
+
+def strength_of(written: WrittenStrength) -> Strength | None:
+    """One strength as written, in the comparable form; None when it cannot be read."""
+    value_text, unit, per_value_text, per_unit = written
+    value = _decimal(value_text)
+    if value is None or value <= 0:
+        return None
+    per_value = _decimal(per_value_text) if per_value_text else None
+    return _canonical(value, unit, per_value, per_unit or None)
+
+
 def parse_strengths(text: str | None) -> tuple[Strength, ...]:
     """Every strength written in `text`, in order ("500 mg/30 mg" gives two)."""
     if not text:
         return ()
-    found = []
-    for match in _STRENGTH.finditer(text):
-        value = _decimal(match["value"])
-        per_value = _decimal(match["per_value"]) if match["per_value"] else None
-        if value is None or value <= 0:
-            continue
-        strength = _canonical(value, match["unit"], per_value, match["per_unit"])
-        if strength is not None:
-            found.append(strength)
-    return tuple(found)
+    found = (strength_of(written) for written in strengths_written_in(text))
+    return tuple(strength for strength in found if strength is not None)
 
 
 def without_strengths(text: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from pml.medication_list.schemas import Entry, EntryStatus, Source
 from pml.reconciliation.evidence import SnapshotContext
-from pml.reconciliation.findings import DraftFinding
+from pml.reconciliation.findings import DraftFinding, random_uuids
 from pml.reconciliation.interpretation.resolver import Resolver
 from pml.reconciliation.pipeline import reconcile
 from pml.reconciliation.policy import DEFAULT_AUTO_APPLY, AutoApplyPolicy
@@ -392,3 +392,15 @@ def test_the_same_inputs_give_the_same_fingerprints(resolver: Resolver) -> None:
     first, second = findings(listed, sent, resolver), findings(listed, sent, resolver)
     assert [f.fingerprint for f in first] == [f.fingerprint for f in second]
     assert [f.id for f in first] != [f.id for f in second]
+
+
+def test_finding_ids_are_random_version_4_uuids_as_uuid4_makes_them(resolver: Resolver) -> None:
+    ids = random_uuids(200)
+    assert len(set(ids)) == 200
+    for value in ids:
+        assert value == uuid.UUID(bytes=value.bytes, version=4)
+        assert (value.version, value.variant, value.is_safe) == (4, uuid.RFC_4122, uuid.SafeUUID.unknown)
+        assert uuid.UUID(str(value)) == value
+    found = findings([], [{"name": "Albyl-E 75 mg"}, {"name": "Tran"}], resolver)
+    assert len({f.id for f in found}) == 2
+    assert all(f.id.version == 4 for f in found)
