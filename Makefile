@@ -20,7 +20,7 @@ run: $(INSTALLED)
 
 ## test: ruff and mypy, then the whole test suite against a throwaway PostgreSQL (and Redis) started by the tests
 test: $(INSTALLED)
-	$(BIN)/ruff check pml api interactions loaders tests
+	$(BIN)/ruff check pml api interactions loaders tests benchmarks
 	$(BIN)/mypy
 	bash scripts/test-services.sh
 	$(BIN)/pytest
