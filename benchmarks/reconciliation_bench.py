@@ -45,6 +45,8 @@ from pml.reconciliation.schemas import SnapshotEntry, SnapshotSubmission
 from tests.pml.reconciliation.corpus import corpus, corpus_resolver, list_entries
 
 TARGET_MS = 5.0
+# Alternating runs of the same code on this shared machine differ by up to about this much (CPU median).
+NOISE_MS = 0.1
 LIST_SIZE = 20
 SOURCE_SIZE = 15
 
@@ -177,6 +179,14 @@ def _release_costs(resolver: Resolver) -> tuple[float, float]:
     return statistics.median(build), statistics.median(tables)
 
 
+def _verdict(median: float) -> str:
+    """Met or not; a median within run-to-run noise of the target is called borderline, either way."""
+    verdict = "met" if median <= TARGET_MS else "NOT met"
+    if abs(median - TARGET_MS) <= NOISE_MS:
+        return f"{verdict} but borderline (within the ~{NOISE_MS:g} ms run-to-run noise)"
+    return verdict
+
+
 def _row(label: str, samples: Samples, baseline_median: float) -> str:
     median, p95 = statistics.median(samples.cpu), statistics.quantiles(samples.cpu, n=20)[18]
     wall = statistics.median(samples.wall)
@@ -197,8 +207,7 @@ def report(runs: int) -> str:
     warm_phases = _phases(listed, sources, resolver, runs)
     base = baseline_samples.median()
     findings = pipeline()
-    cold_verdict = "met" if cold.median() <= TARGET_MS else "NOT met"
-    warm_verdict = "met" if warm.median() <= TARGET_MS else "NOT met"
+    cold_verdict, warm_verdict = _verdict(cold.median()), _verdict(warm.median())
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     build_ms, tables_ms = _release_costs(resolver)
     return "\n".join(

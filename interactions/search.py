@@ -59,7 +59,9 @@ DEFAULT_CUTOFF = 70.0
 
 def normalise(text: str) -> str:
     """Lower-case search form of a name: abbreviations spelled out, numbers split off."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    if not text.isascii():  # ASCII text is its own NFKC form (most names), and the check costs less
+        text = unicodedata.normalize("NFKC", text)
+    text = text.lower()
     if "," in text:
         text = _DECIMAL_COMMA.sub(".", text)
     spelled = ABBREVIATIONS.get

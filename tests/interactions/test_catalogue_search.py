@@ -124,3 +124,9 @@ def test_search_on_the_real_extract(extract_catalogue: Catalogue) -> None:
     assert names(search.candidates("kodimagnyl", limit=1)) == [
         "Kodimagnyl Ikke-stoppende dak tab 9,6 mg/500 mg/150 mg"
     ]
+
+
+def test_normalise_reads_non_ascii_names_in_nfkc_form_and_ascii_names_as_they_are() -> None:
+    # Only non-ASCII text goes through NFKC (ASCII is its own NFKC form): both must give the same words.
+    assert normalise("Ｐａｒａｃｅｔ ５００ｍｇ") == normalise("Paracet 500mg") == "paracet 500 mg"
+    assert normalise("Ibux 1,5 ﬁlm") == "ibux 1.5 film"

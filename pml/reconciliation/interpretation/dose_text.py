@@ -177,17 +177,23 @@ def _plain(value: Decimal | None) -> str:
 
 
 def _normalised(text: str) -> str:
-    for fraction, decimal in _FRACTIONS.items():  # before NFKC, which would turn "½" into "1⁄2"
-        if fraction in text:
-            text = (
-                _FRACTION_AFTER_DIGIT[fraction].sub(rf"\g<1>{decimal[1:]}", text).replace(fraction, decimal)
-            )
-    text = unicodedata.normalize("NFKC", text).lower().strip()
+    if not text.isascii():  # ASCII text has no fractions and is its own NFKC form: most dose texts
+        text = _unicode_normalised(text)
+    text = text.lower().strip()
     if "," in text:  # the substitutions only when their text is there: most dose texts have neither
         text = _DECIMAL_COMMA.sub(".", text)
     if "ca" in text or "cirka" in text or "à" in text:
         text = _APPROXIMATELY.sub("", text)
     return " ".join(text.split())  # runs of whitespace as one space (str.split's whitespace is re's \s)
+
+
+def _unicode_normalised(text: str) -> str:
+    for fraction, decimal in _FRACTIONS.items():  # before NFKC, which would turn "½" into "1⁄2"
+        if fraction in text:
+            text = (
+                _FRACTION_AFTER_DIGIT[fraction].sub(rf"\g<1>{decimal[1:]}", text).replace(fraction, decimal)
+            )
+    return unicodedata.normalize("NFKC", text)
 
 
 def _decimal(text: str | None) -> Decimal | None:
