@@ -7,6 +7,7 @@ record with the outcome before the response leaves.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -172,8 +173,9 @@ async def _count_and_fetch(request: Request, subject: str, patient_id: str) -> C
     window = limiter.queue_count(pipe, subject)
     cache.queue_fetch(pipe, patient_id)
     try:
-        count, _expiry, fields = await pipe.execute()
-    except (RedisError, OSError) as error:
+        async with asyncio.timeout(cache.timeout_seconds):  # the client has no socket timeout (api.app)
+            count, _expiry, fields = await pipe.execute()
+    except (RedisError, OSError) as error:  # OSError includes the deadline's TimeoutError
         cache.failed(error)
         limiter.counted(subject, window, None)
         return MISS

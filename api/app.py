@@ -60,9 +60,13 @@ def _database_url(settings: Settings) -> str:
 def _redis(settings: Settings) -> Redis | None:
     if settings.redis_url is None:
         return None
-    # Short timeouts: a slow Redis must cost a request milliseconds, not seconds; PostgreSQL is the truth.
+    # A slow Redis must cost a request milliseconds, not seconds; PostgreSQL is the truth. The bound is one
+    # deadline around each whole operation (PML_REDIS_TIMEOUT_SECONDS, applied by the cache, the rate limiter
+    # and the health check), not redis-py's socket timeout: that arms a timer for every reply and every send,
+    # about a tenth of a cached read's CPU. A cancelled call drops its connection (redis-py), so no reply is
+    # left behind for the next caller.
     timeout = settings.redis_timeout_seconds
-    return Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return Redis.from_url(settings.redis_url, socket_timeout=None, socket_connect_timeout=timeout)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,7 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_verifier = TokenVerifier(settings, load_key_set(settings))
         app.state.audit_writer = AuditWriter(app.state.database)
         app.state.redis = _redis(settings)
-        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, app.state.redis)
+        app.state.rate_limiter = RateLimiter(
+            settings.rate_limit_per_second, app.state.redis, timeout_seconds=settings.redis_timeout_seconds
+        )
         app.state.catalogue = await start_catalogue(app.state.database, settings.catalogue_refresh_seconds)
         app.state.patient_cache = patient_cache_for(settings, app.state.redis)
         keep_cache_in_step(app.state.database, app.state.patient_cache)

@@ -13,7 +13,9 @@ from pml.settings import Settings
 
 def patient_cache_for(settings: Settings, redis: Redis | None) -> PatientCache:
     if redis is not None:
-        return RedisPatientCache(redis, ttl_seconds=settings.cache_ttl_seconds)
+        return RedisPatientCache(
+            redis, ttl_seconds=settings.cache_ttl_seconds, timeout_seconds=settings.redis_timeout_seconds
+        )
     if settings.local_cache:
         return LocalPatientCache()
     return NoPatientCache()

@@ -5,6 +5,8 @@ Ready means the database answers; a load balancer stops sending traffic otherwis
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -38,7 +40,8 @@ async def _cache_status(request: Request) -> str:
     redis = request.app.state.redis
     if redis is not None:
         try:
-            await redis.ping()
+            async with asyncio.timeout(request.app.state.settings.redis_timeout_seconds):
+                await redis.ping()
         except (RedisError, OSError):
             return "degraded"
     status: str = request.app.state.patient_cache.status

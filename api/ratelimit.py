@@ -4,6 +4,7 @@ the limit still holds per process, and the service keeps serving."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -53,9 +54,10 @@ class RateLimiter:
     # After a Redis failure, count in this process for this long instead of paying a timeout per request.
     pause_after_error_seconds = 1.0
 
-    def __init__(self, limit_per_second: int, redis: Redis | None) -> None:
+    def __init__(self, limit_per_second: int, redis: Redis | None, *, timeout_seconds: float = 0.25) -> None:
         self._limit = limit_per_second
         self._redis = redis
+        self.timeout_seconds = timeout_seconds  # the client has no socket timeout (see api.app._redis)
         self._local = LocalWindowCounter()
         self._count_in_window = redis.register_script(_COUNT_IN_WINDOW) if redis is not None else None
         self._paused_until = 0.0
@@ -93,7 +95,8 @@ class RateLimiter:
         if self._count_in_window is None or time.monotonic() < self._paused_until:
             return self._local.hit(client, window)
         try:
-            return int(await self._count_in_window(keys=[self._key(client, window)]))
+            async with asyncio.timeout(self.timeout_seconds):
+                return int(await self._count_in_window(keys=[self._key(client, window)]))
         except (RedisError, OSError):
             return self._redis_failed(client, window)
 

@@ -18,6 +18,7 @@ remembers those patients and deletes their entries before it uses Redis again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -118,6 +119,8 @@ def _encode_blocks(blocks: frozenset[Block]) -> str:
 class RedisPatientCache(PatientCache):
     redis: Redis
     ttl_seconds: int = 300
+    # Every operation's deadline: the client has no socket timeout of its own (see api.app._redis).
+    timeout_seconds: float = 0.25
     # After a failure, leave Redis alone this long instead of paying a timeout on every request.
     pause_after_error_seconds: float = 1.0
     _paused_until: float = 0.0
@@ -135,7 +138,8 @@ class RedisPatientCache(PatientCache):
         if not await self.usable():
             return MISS
         try:
-            fields = await self.redis.hmget(_key(patient_id), *_FIELDS)
+            async with asyncio.timeout(self.timeout_seconds):
+                fields = await self.redis.hmget(_key(patient_id), *_FIELDS)
         except (RedisError, OSError) as error:
             self.failed(error)
             return MISS
@@ -171,7 +175,7 @@ class RedisPatientCache(PatientCache):
 
     async def blocks_changed(self, patient_id: str) -> None:
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with asyncio.timeout(self.timeout_seconds), self.redis.pipeline(transaction=True) as pipe:
                 pipe.hincrby(_key(patient_id), "kg", 1)
                 pipe.expire(_key(patient_id), self.ttl_seconds)
                 await pipe.execute()
@@ -180,7 +184,8 @@ class RedisPatientCache(PatientCache):
 
     async def _run(self, script: AsyncScript, patient_id: str, args: list[EncodableT], *, must: bool) -> None:
         try:
-            await script(keys=[_key(patient_id)], args=args)
+            async with asyncio.timeout(self.timeout_seconds):
+                await script(keys=[_key(patient_id)], args=args)
         except (RedisError, OSError) as error:
             self.failed(error, dirty=patient_id if must else None)
 
@@ -197,7 +202,8 @@ class RedisPatientCache(PatientCache):
         if not self._dirty:
             return True
         try:
-            await self.redis.delete(*(_key(patient_id) for patient_id in self._dirty))
+            async with asyncio.timeout(self.timeout_seconds):
+                await self.redis.delete(*(_key(patient_id) for patient_id in self._dirty))
         except (RedisError, OSError) as error:
             self.failed(error)
             return False

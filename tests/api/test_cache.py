@@ -5,6 +5,8 @@ mid-run reads stay correct (from PostgreSQL) and /health/ready says the cache is
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,3 +145,27 @@ def test_a_conditional_read_is_answered_from_the_cache(
         planted.hset(f"pml:patient:{{{patient_id}}}", "v", 99)
     assert client.read(patient_id, **{"If-None-Match": '"99"'}).status_code == 304
     client.close()
+
+
+@pytest.mark.slow
+def test_with_redis_hung_reads_answer_from_postgresql_within_the_deadline(
+    cached_server: tuple[ServerProcess, RedisProcess], prescriber_token: str
+) -> None:
+    """A Redis that accepts connections and never answers (SIGSTOP) costs a request one deadline
+    (PML_REDIS_TIMEOUT_SECONDS), not a hang: the client has no socket timeout, each operation has one."""
+    server, redis_process = cached_server
+    assert redis_process.process is not None
+    client = ListClient(server.base_url, prescriber_token)
+    patient_id = new_patient_id()
+    assert client.add(patient_id, entry_body(), version=0).status_code == 201
+    os.kill(redis_process.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        reads = [client.read(patient_id) for _ in range(6)]
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(redis_process.process.pid, signal.SIGCONT)
+        client.close()
+    assert [r.status_code for r in reads] == [200] * 6
+    assert {r.json()["version"] for r in reads} == {1}
+    assert elapsed < 4  # a few 0.25 s deadlines across two workers, not a hang
