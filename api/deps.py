@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Request
 
 from api.auth import Principal, TokenVerifier
 from api.ratelimit import RateLimiter
@@ -52,13 +52,5 @@ def checked_patient_id(patient_id: str, settings: Settings) -> str:
         raise InvalidPatientId(f"the patient id is not a valid national id: {error}") from None
 
 
+# How api.openapi documents the path's patient for the routes api.access.patient_access serves.
 PATIENT_ID_DESCRIPTION = "fødselsnummer, D-number or H-number (11 digits)"
-
-
-async def valid_patient_id(
-    settings: SettingsDep, patient_id: Annotated[str, Path(description=PATIENT_ID_DESCRIPTION)]
-) -> str:
-    return checked_patient_id(patient_id, settings)
-
-
-PatientId = Annotated[str, Depends(valid_patient_id)]
