@@ -145,13 +145,6 @@ class Database:
         async with self.read_engine.connect() as connection:
             yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
-    @asynccontextmanager
-    async def log_connection(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose every statement commits by itself, asynchronously (see create_log_engine)."""
-        engine = self.log_engine or self.write_engine
-        async with engine.connect() as connection:
-            yield connection
-
     async def log_pool_connection(self) -> PoolProxiedConnection:
         """A psycopg connection of the log pool, held until closed (for a writer that keeps one)."""
         if self.log_engine is None:

@@ -7,7 +7,9 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.util import greenlet_spawn
 
+from pml.audit.repository import driver_connection
 from pml.db.engine import Database
 from pml.settings import Settings
 
@@ -16,8 +18,12 @@ async def _synchronous_commit(database_url: str, *, audit_synchronous: bool) -> 
     settings = Settings(database_url=database_url, audit_synchronous_commit=audit_synchronous)
     database = Database.from_settings(settings, database_url)
     try:
-        async with database.log_connection() as connection:
-            log = (await connection.execute(text("SHOW synchronous_commit"))).scalar_one()
+        pooled = await database.log_pool_connection()  # the connection the audit writer keeps
+        try:
+            cursor = await driver_connection(pooled).execute("SHOW synchronous_commit")
+            log = (await cursor.fetchone() or ("",))[0]
+        finally:
+            await greenlet_spawn(pooled.close)
         async with database.write_transaction() as session:
             write = (await session.execute(text("SHOW synchronous_commit"))).scalar_one()
     finally:
