@@ -32,8 +32,7 @@ import httpx
 import psutil
 
 from benchmarks import processes
-from benchmarks.run import BUNDLED_EXTRACT, _pml, log
-from pml.auth.tokens import DevelopmentClaims, load_development_key, mint_token
+from benchmarks.run import BUNDLED_EXTRACT, _pml, log, server_env, service_token
 from pml.seed.bulk import bulk_seed, patient_ids
 from pml.settings import Environment, Settings
 
@@ -185,19 +184,6 @@ def _prepare(database: processes.BenchDatabase, work: Path, patients: int) -> No
     bulk_seed(settings, database.url, count=patients, seed=2026)
 
 
-def _token(data_dir: Path) -> str:
-    settings = Settings(data_dir=data_dir)
-    claims = DevelopmentClaims(
-        subject="cost",
-        role="prescriber",
-        source="gp",
-        organisation="974703300",
-        hpr_number="1234567",
-        name="Kostnad",
-    )
-    return mint_token(load_development_key(settings), claims, settings=settings)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -224,21 +210,19 @@ def main(argv: list[str] | None = None) -> int:
             (work / "database.json").write_text(json.dumps(database.__dict__))
         redis, redis_url = processes.start_redis(work)
         stack.callback(redis.stop)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PML_")} | {
-            "PML_ENVIRONMENT": "development",
-            "PML_DATABASE_URL": database.url,
-            "PML_REDIS_URL": redis_url,
-            "PML_DATA_DIR": str(work / "data"),
-            "PML_SEED_DEMO_PATIENTS": "0",
-            "PML_RATE_LIMIT_PER_SECOND": "1000000",
-        }
-        server, base_url = processes.start_pml("uvicorn", 1, env, work)
+        server, base_url = processes.start_pml("uvicorn", 1, server_env(database, work, redis_url), work)
         stack.callback(server.stop)
         patients = list(patient_ids(args.patients, 2026))
         postgres = [database.postmaster_pid] if database.postmaster_pid else []
         costs = asyncio.run(
             measure(
-                base_url, _token(work / "data"), patients, [server.pid], postgres, redis_url, args.requests
+                base_url,
+                service_token(work / "data", role="prescriber", source="gp"),
+                patients,
+                [server.pid],
+                postgres,
+                redis_url,
+                args.requests,
             )
         )
     hello = costs[0]

@@ -182,7 +182,7 @@ def prepare_database(config: Config, database: BenchDatabase, work: Path, env: d
     return outcome
 
 
-def server_env(config: Config, database: BenchDatabase, work: Path, redis_url: str) -> dict[str, str]:
+def server_env(database: BenchDatabase, work: Path, redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PML_")}
     return env | {
         "PML_ENVIRONMENT": "development",
@@ -267,7 +267,7 @@ HOT_SET = 1000
 
 def warm_cache(base_url: str, patients: Sequence[str], data_dir: Path) -> None:
     """Read the hot set once, so a cached-read run measures hits rather than the cache filling up."""
-    headers = {"Authorization": f"Bearer {_service_token(data_dir)}", "X-PML-Purpose": "TREAT"}
+    headers = {"Authorization": f"Bearer {service_token(data_dir)}", "X-PML-Purpose": "TREAT"}
     log(f"warming the cache with the {len(patients):,} hot-set lists")
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
 
@@ -311,14 +311,12 @@ def run_scenario(
     return result
 
 
-def _service_token(data_dir: Path) -> str:
-    """One token for clients that are not simulated users (the cache warm-up, wrk)."""
+def service_token(data_dir: Path, *, role: str = "nurse", source: str = "home_care") -> str:
+    """One token for clients that are not simulated users (the cache warm-up, wrk, request_cost)."""
     from pml.auth.tokens import DevelopmentClaims, load_development_key, mint_token
 
     settings = Settings(data_dir=data_dir)
-    claims = DevelopmentClaims(
-        subject="bench-wrk", role="nurse", source="home_care", organisation="974703300"
-    )
+    claims = DevelopmentClaims(subject=f"bench-{role}", role=role, source=source, organisation="974703300")
     return mint_token(load_development_key(settings), claims, settings=settings)
 
 
@@ -338,7 +336,7 @@ def run_wrk(
         seconds=10,
         cpu_groups=groups,
         patients=hot,
-        token=_service_token(work / "data"),
+        token=service_token(work / "data"),
     )
     cached = dataclasses.replace(cached, cache=_delta(cache_counts(base_url), before))
     return [hello, cached]
@@ -417,7 +415,7 @@ def measure(config: Config, stack: ExitStack, work: Path) -> Results:
     )
 
     server, base_url = processes.start_pml(
-        config.server, config.workers, server_env(config, database, work, redis_url), work
+        config.server, config.workers, server_env(database, work, redis_url), work
     )
     stack.callback(server.stop)
     groups = {"PML server": [server.pid], **groups}

@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (work / "patients.txt").write_text("\n".join(population))
         redis, redis_url = processes.start_redis(work)
         stack.callback(redis.stop)
-        server_env = run.server_env(config, database, work, redis_url)
+        server_env = run.server_env(database, work, redis_url)
         groups = {
             "PostgreSQL": [database.postmaster_pid] if database.postmaster_pid else [],
             "Redis": [redis.pid],
