@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
+from interactions.frozen import slot_init
 from interactions.model import Catalogue, Product
 
 # Abbreviations used in NavnFormStyrke and by prescribers, spelled out.
@@ -79,6 +80,7 @@ def normalise(text: str) -> str:
     return " ".join(words)
 
 
+@slot_init  # every name resolved is parsed at least once (see interactions.frozen)
 @dataclass(frozen=True, slots=True)
 class ParsedQuery:
     """A normalised query split into name words, form words and strength numbers."""
@@ -99,25 +101,7 @@ class ParsedQuery:
                 forms.append(token)
             elif token not in UNITS:
                 words.append(token)
-        return _parsed_query(cls, " ".join(words), frozenset(forms), tuple(numbers))
-
-
-# A frozen dataclass's own __init__ sets each field through object.__setattr__, which checks the class's
-# hierarchy every time (about 0.5 µs a query); every name resolved is parsed at least once, so a query is
-# built by setting its three slots through their descriptors (the same fields, still frozen).
-_SET_NAME, _SET_FORMS, _SET_NUMBERS = (
-    ParsedQuery.__dict__[slot].__set__ for slot in ("name", "forms", "numbers")
-)
-
-
-def _parsed_query(
-    cls: type[ParsedQuery], name: str, forms: frozenset[str], numbers: tuple[str, ...]
-) -> ParsedQuery:
-    query = object.__new__(cls)
-    _SET_NAME(query, name)
-    _SET_FORMS(query, forms)
-    _SET_NUMBERS(query, numbers)
-    return query
+        return cls(" ".join(words), frozenset(forms), tuple(numbers))
 
 
 def _canonical_number(token: str) -> str:

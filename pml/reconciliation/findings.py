@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from interactions.frozen import slot_init
 from pml.medication_list.schemas import EntryStatus, Source
 from pml.reconciliation.evidence import (
     SnapshotContext,
@@ -25,7 +26,6 @@ from pml.reconciliation.evidence import (
     source_view,
     strength_text,
 )
-from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.dose_text import same_regimen
 from pml.reconciliation.interpretation.medicine import Medicine
 from pml.reconciliation.matching import MatchResult, Pairing, Relation, substance_relation

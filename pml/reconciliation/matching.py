@@ -18,8 +18,8 @@ from enum import Enum
 
 from rapidfuzz import fuzz
 
+from interactions.frozen import slot_init
 from pml.medication_list.schemas import EntryStatus
-from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.catalogue_facts import is_level5_atc
 from pml.reconciliation.interpretation.dose_text import same_regimen
 from pml.reconciliation.interpretation.medicine import Medicine

@@ -21,8 +21,8 @@ from functools import lru_cache
 
 from pydantic import ValidationError
 
+from interactions.frozen import slot_init
 from pml.medication_list.schemas import AsNeededDose, Dosage, IntervalDose, TimeOfDay
-from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.strength import Strength
 
 _FRACTIONS = {"½": "0.5", "¼": "0.25", "¾": "0.75"}

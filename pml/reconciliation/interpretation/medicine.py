@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from interactions.frozen import slot_init
 from interactions.search import ParsedQuery, normalise
 from pml.medication_list.schemas import Entry, EntryStatus
-from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.dose_text import DoseKind, DoseReading, read_dose_text, read_entry_dose
 from pml.reconciliation.interpretation.resolver import MedicineRef, Resolution, Resolver
 from pml.reconciliation.interpretation.strength import Strength

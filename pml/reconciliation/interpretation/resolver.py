@@ -21,9 +21,9 @@ from typing import TypeVar
 
 from rapidfuzz import fuzz, process
 
+from interactions.frozen import slot_init
 from interactions.model import Catalogue, Product
 from interactions.search import CatalogueSearch, ParsedQuery
-from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.catalogue_facts import (
     CatalogueFacts,
     ProductFacts,

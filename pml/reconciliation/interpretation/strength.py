@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from pml.reconciliation.frozen import slot_init
+from interactions.frozen import slot_init
 
 # Mass units and their factor to mg; the other units are kept as they are (lower case).
 _TO_MG: dict[str, Decimal] = {

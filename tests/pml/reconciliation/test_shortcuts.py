@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
+from interactions.frozen import slot_init
+from interactions.search import ParsedQuery
 from pml.medication_list.schemas import Entry
 from pml.reconciliation.evidence import _plainly_constructible, constructed
 from pml.reconciliation.findings import DraftFinding
-from pml.reconciliation.frozen import slot_init
 from pml.reconciliation.interpretation.catalogue_facts import common_atc
 from pml.reconciliation.interpretation.dose_text import DoseReading, DoseSummary
 from pml.reconciliation.interpretation.medicine import Medicine
@@ -231,6 +232,7 @@ SLOT_INIT_RECORDS = [
     DoseReading,
     DraftFinding,
     Pairing,
+    ParsedQuery,
 ]
 
 

@@ -1,5 +1,6 @@
 """Frozen slots dataclasses built faster: the records reconciliation makes hundreds of per snapshot
-(resolutions, medicines, findings, strengths, dose readings, pairs).
+(resolutions, medicines, findings, strengths, dose readings, pairs) and the catalogue search's parsed queries.
+It lives here because `pml` may import `interactions` and not the other way round.
 
 A frozen dataclass's own __init__ sets each field with object.__setattr__, which, because the class overrides
 __setattr__ to refuse changes, checks the type's whole hierarchy on every call: about 0.15 µs a field, over a
