@@ -22,6 +22,7 @@ from api.deps import checked_patient_id
 from api.ratelimit import RateLimiter
 from pml.audit.schemas import PurposeOfUse
 from pml.cache.patient_cache import MISS, CachedPatient, PatientCache, RedisPatientCache
+from pml.cache.round_trip import RoundTrips
 from pml.db.engine import Database
 from pml.errors import InvalidInput, InvalidPatientId
 from pml.privacy.repository import blocked_keys
@@ -166,19 +167,19 @@ async def _count_and_fetch(request: Request, subject: str, patient_id: str) -> C
     state = request.app.state
     limiter: RateLimiter = state.rate_limiter
     cache: PatientCache = state.patient_cache
-    if state.redis is None or not isinstance(cache, RedisPatientCache) or not await cache.usable():
+    round_trips: RoundTrips | None = state.redis_round_trips
+    if round_trips is None or not isinstance(cache, RedisPatientCache) or not await cache.usable():
         await limiter.check(subject)
         return await cache.fetch(patient_id)
-    pipe = state.redis.pipeline(transaction=False)
-    window = limiter.queue_count(pipe, subject)
-    cache.queue_fetch(pipe, patient_id)
+    window, count_commands = limiter.count_commands(subject)
     try:
         async with asyncio.timeout(cache.timeout_seconds):  # the client has no socket timeout (api.app)
-            count, _expiry, fields = await pipe.execute()
+            replies = await round_trips.send([*count_commands, cache.fetch_command(patient_id)])
     except (RedisError, OSError) as error:  # OSError includes the deadline's TimeoutError
         cache.failed(error)
         limiter.counted(subject, window, None)
         return MISS
+    count, _expiry, fields = replies
     limiter.counted(subject, window, count)
     return cache.parse_fetched(fields)
 

@@ -3,6 +3,7 @@ lifespan fills; tests and alternative deployments override them there."""
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -47,9 +48,17 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 def checked_patient_id(patient_id: str, settings: Settings) -> str:
     """The national id if valid; a 422 problem otherwise (it is never stored or looked up)."""
     try:
-        return parse_national_id(patient_id, allow_synthetic=settings.allow_synthetic_national_ids).value
+        return _valid_national_id(patient_id, settings.allow_synthetic_national_ids)
     except InvalidNationalId as error:
         raise InvalidPatientId(f"the patient id is not a valid national id: {error}") from None
+
+
+@functools.lru_cache(maxsize=16_384)
+def _valid_national_id(patient_id: str, allow_synthetic: bool) -> str:
+    """Remembers recent valid ids: every patient request checks one, and the same patients' lists are read
+    over and over (the check digits and birth date were a few percent of a cached read). Invalid ids raise,
+    so they are never remembered."""
+    return parse_national_id(patient_id, allow_synthetic=allow_synthetic).value
 
 
 # How api.openapi documents the path's patient for the routes api.access.patient_access serves.

@@ -11,9 +11,9 @@ from collections import OrderedDict
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
+from pml.cache.round_trip import Command
 from pml.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -67,17 +67,15 @@ class RateLimiter:
         window = int(time.time())
         self.enforce(await self._count(client, window))
 
-    def queue_count(self, pipe: Pipeline, client: str) -> int:
-        """Add the count of one request for `client` to a pipeline that carries other commands in the same
-        round trip; returns the window, for `counted` once the pipeline has answered."""
+    def count_commands(self, client: str) -> tuple[int, list[Command]]:
+        """The window and the Redis commands that count one request for `client`, for a caller that sends them
+        with other commands in the same round trip; the first reply goes to `counted`."""
         window = int(time.time())
         key = self._key(client, window)
-        pipe.incr(key)
-        pipe.expire(key, 2)
-        return window
+        return window, [("INCR", key), ("EXPIRE", key, 2)]
 
     def counted(self, client: str, window: int, count: object) -> None:
-        """The pipeline's answer to `queue_count` (None when Redis failed: count in this process instead)."""
+        """The INCR reply of `count_commands` (None when Redis failed: count in this process instead)."""
         self.enforce(int(cast("int", count)) if count is not None else self._redis_failed(client, window))
 
     def enforce(self, count: int) -> None:

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
+
+from pml.cache.round_trip import Command
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +147,10 @@ class RedisPatientCache(PatientCache):
         return self.parse_fetched(fields)
 
     @staticmethod
-    def queue_fetch(pipe: Pipeline, patient_id: str) -> None:
-        """Add `fetch`'s command to a pipeline that carries other commands in the same round trip; give its
-        answer to `parse_fetched` (and a failure to `failed`)."""
-        pipe.hmget(_key(patient_id), *_FIELDS)
+    def fetch_command(patient_id: str) -> Command:
+        """`fetch`'s command, for a caller that sends it with other commands in the same round trip; its reply
+        goes to `parse_fetched` (and a failure to `failed`)."""
+        return ("HMGET", _key(patient_id), *_FIELDS)
 
     @staticmethod
     def parse_fetched(fields: object) -> CachedPatient:

@@ -1,0 +1,55 @@
+"""Several Redis commands in one round trip, with the least client-side work per call.
+
+Every patient request sends the same three commands (the rate-limit count and the cache fetch). Through
+redis-py's `Pipeline` that cost about a quarter of a cached read's CPU: a pipeline object per call, a pool
+checkout and check-in with their lock, a readiness probe of the socket, observability bookkeeping and retry
+wrappers. Here the commands are packed by the connection and the replies read in order, on connections this
+process keeps checked out of the client's pool for the purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.typing import EncodableT
+
+Command = Sequence[EncodableT]
+
+
+class RoundTrips:
+    def __init__(self, redis: Redis, *, keep: int = 16) -> None:
+        self._pool = redis.connection_pool
+        self._idle: list[AbstractConnection] = []
+        self._keep = keep  # more concurrent callers than this borrow from the pool and give back at once
+
+    async def send(self, commands: Sequence[Command]) -> list[Any]:
+        """The replies to `commands`, in order. An error reply raises `redis.exceptions.ResponseError`, a lost
+        connection `redis.exceptions.ConnectionError`; the caller bounds the wait (no socket timeout).
+        """
+        connection = self._idle.pop() if self._idle else await self._checkout()
+        try:
+            await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            replies = [await connection.read_response() for _ in commands]
+        except BaseException:
+            # Failed or cancelled part-way: replies may be left unread, so this connection is never reused.
+            await connection.disconnect()
+            await self._pool.release(connection)
+            raise
+        if len(self._idle) < self._keep:
+            self._idle.append(connection)
+        else:
+            await self._pool.release(connection)
+        return replies
+
+    async def _checkout(self) -> AbstractConnection:
+        connection: AbstractConnection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        return connection
+
+    async def close(self) -> None:
+        """Give the kept connections back to the client's pool (before the client closes)."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await self._pool.release(connection)

@@ -1,0 +1,64 @@
+"""The access path's Redis round trip against a real redis-server: replies in order, and a call that fails or
+is cancelled part-way never leaves a reply behind for the next caller on the same connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from pml.cache.round_trip import RoundTrips
+
+
+def _key() -> str:
+    return f"test:round-trip:{uuid.uuid4().hex}"
+
+
+async def _with_client(redis_url: str, body):  # type: ignore[no-untyped-def]
+    redis = Redis.from_url(redis_url)
+    round_trips = RoundTrips(redis, keep=1)
+    try:
+        return await body(redis, round_trips)
+    finally:
+        await round_trips.close()
+        await redis.aclose()
+
+
+def test_replies_come_back_in_the_order_of_the_commands(redis_url: str) -> None:
+    key, hash_key = _key(), _key()
+
+    async def body(redis: Redis, round_trips: RoundTrips) -> list[object]:
+        await redis.hset(hash_key, mapping={"v": "7", "b": "body"})
+        return await round_trips.send([("INCR", key), ("EXPIRE", key, 2), ("HMGET", hash_key, "v", "x", "b")])
+
+    assert asyncio.run(_with_client(redis_url, body)) == [1, 1, [b"7", None, b"body"]]
+
+
+def test_an_error_reply_part_way_leaves_nothing_behind_for_the_next_call(redis_url: str) -> None:
+    text_key, counter = _key(), _key()
+
+    async def body(redis: Redis, round_trips: RoundTrips) -> list[object]:
+        await redis.set(text_key, "not a number")
+        with pytest.raises(ResponseError):
+            # The INCR fails and the HMGET's reply is still on the wire when the error is raised.
+            await round_trips.send([("INCR", text_key), ("HMGET", text_key, "v")])
+        return await round_trips.send([("INCR", counter), ("GET", counter)])
+
+    assert asyncio.run(_with_client(redis_url, body)) == [1, b"1"]
+
+
+def test_a_call_cancelled_while_waiting_leaves_nothing_behind_for_the_next_call(redis_url: str) -> None:
+    counter, list_key = _key(), _key()
+
+    async def body(redis: Redis, round_trips: RoundTrips) -> list[object]:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                # BLPOP on an empty list answers after 1 s; the deadline cancels the call while it waits.
+                await round_trips.send([("BLPOP", list_key, 1)])
+        await redis.rpush(list_key, "late")  # a reused connection would now read BLPOP's reply as ours
+        return await round_trips.send([("INCR", counter)])
+
+    assert asyncio.run(_with_client(redis_url, body)) == [1]
