@@ -34,6 +34,7 @@ NEEDS_ROUTE = {
     "HospitalDischarge": "/reconciliations/{proposal_id}/decisions",
 }
 SEED = 7707
+USER_RATE = 2  # tasks per second per simulated user
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def run_locust(
         "PML_BENCH_PATIENTS_FILE": str(patients),
         "PML_BENCH_SAMPLES_DIR": str(samples),
         # Paced well under the server's per-client rate limit (100/s), which stays on here.
-        "PML_BENCH_USER_RATE": "2",
+        "PML_BENCH_USER_RATE": str(USER_RATE),
     }
     command = [
         sys.executable,
@@ -147,6 +148,9 @@ def test_the_benchmark_users_run_without_an_error(
     )
     assert _errors(samples) == {}, output[-4000:]
     assert code == 0, output[-4000:]
+    # The pacing (Poisson arrivals) holds the mean rate: about users x rate x seconds tasks, each one request.
+    tasks = sum(sum(counts.values()) for name, counts in samples["status"].items() if "(setup)" not in name)
+    assert 0.5 * 8 * USER_RATE * 6 <= tasks <= 1.5 * 8 * USER_RATE * 6, samples["status"]
     names = set(samples["status"])
     for expected in (
         "hello-world: /health/live",
