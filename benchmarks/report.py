@@ -364,9 +364,11 @@ uncommitted in the shared working tree.
 
 Machine: {m.get("platform")}, {m.get("cpus")} CPUs, {m.get("memory_gb")} GB; load average
 {m.get("load_average")} before and {after.get("load_average")} after. **This machine is shared**: during the
-service runs, processes this benchmark did not start used {_pct(min(others))}–{_pct(max(others))} of all CPU
-(other engineers' test suites). Absolute figures move with that; ratios are measured side by side in the same
-run, and the hello-world and pgbench baselines are measured at the start and again at the end.
+service runs, CPU that none of this benchmark's processes used came to {_pct(min(others))}–{_pct(max(others))}
+of all CPU ("other" below). That is other people's work, kernel time charged to no process, and any process
+that starts and ends between two half-second samples (a short-lived database connection, say). Absolute
+figures move with that; ratios are measured side by side in the same run, and the hello-world and pgbench
+baselines are measured at the start and again at the end.
 
 Versions: {versions}. Database: {m.get("database")}.
 
@@ -381,9 +383,11 @@ token subject, as real clients do), so it is counted in Redis on every request b
 
 Load: locust FastHttpUser, {cfg.get("load_processes")} locust process(es), {cfg.get("users")} users; each run
 {cfg.get("duration")} s, the first {cfg.get("warmup")} s cut. "As fast as it answers" = closed loop (each user
-sends its next request when the answer arrives); "at half" = constant throughput at half the maximum task
-rate. Cached read: full reads (no If-None-Match) of a hot set of 1,000 lists. Uncached read: every read a
-patient not read before in the run, Redis emptied first. Write: dose changes (PATCH with If-Match and
+sends its next request when the answer arrives); "at half" = half the maximum task rate, each user starting
+tasks as a Poisson process (random gaps, as independent clients arrive; a fixed gap made the users fall
+into step and send in bursts: see `poisson_arrivals` in the locustfile). Cached read: full reads (no
+If-None-Match) of a hot set of 1,000 lists. Uncached read: every read a patient not read before in the run,
+Redis emptied first. Write: dose changes (PATCH with If-Match and
 Idempotency-Key) on patients each user owns, keeping the ETag of each answer; 412 is retried. Realistic mix:
 weights 60/20/10/5/5 (nurse conditional reads and delta sync; prescriber read, search and interaction
 check; prescriber edits with If-Match and retry on 412; pharmacy dispensing snapshots; hospital discharge

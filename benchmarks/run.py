@@ -11,7 +11,7 @@ default), 100,000 bulk-seeded patients, a redis-server and `pml serve --workers 
    redis-benchmark GET of a list-sized value, and a hello-world endpoint on the same server with the same
    load client (locust FastHttpUser);
 2. the service per scenario (cached read, uncached read, write, the realistic mix): first as fast as it
-   answers (closed loop), then at half that throughput (constant rate) for the latency targets;
+   answers (closed loop), then at half that throughput (Poisson arrivals) for the latency targets;
 3. wrk against hello-world and the cached read, as a ceiling a much cheaper client reaches;
 4. the hello-world and pgbench baselines again, so drift on a shared machine shows;
 
@@ -285,7 +285,7 @@ def _hot_set(options: loadgen.LocustOptions) -> list[str]:
 def run_scenario(
     scenario: Scenario, options: loadgen.LocustOptions, redis_url: str, half: bool = True
 ) -> ScenarioResult:
-    """As fast as the service answers (closed loop), then at half that rate (constant throughput)."""
+    """As fast as the service answers (closed loop), then at half that rate (Poisson arrivals)."""
     nonce = str(time.time_ns())
     if scenario.flush_cache:
         processes.redis_flush(redis_url)

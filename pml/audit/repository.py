@@ -42,8 +42,10 @@ class AuditBatch:
         self.events = events
 
     def as_json(self) -> str:
-        records = zip(self.ids, self.events, strict=True)
-        return orjson.dumps([{"audit_id": audit_id, **dict(event)} for audit_id, event in records]).decode()
+        # A pydantic model keeps exactly its fields in __dict__; reading it there is several times cheaper
+        # than iterating the model, and this runs for every request.
+        pairs = zip(self.ids, self.events, strict=True)
+        return orjson.dumps([{"audit_id": audit_id, **event.__dict__} for audit_id, event in pairs]).decode()
 
 
 def driver_connection(pooled: PoolProxiedConnection) -> psycopg.AsyncConnection[Any]:
