@@ -22,7 +22,6 @@ from api.deps import checked_patient_id
 from api.ratelimit import RateLimiter
 from pml.audit.schemas import PurposeOfUse
 from pml.cache.patient_cache import MISS, CachedPatient, PatientCache, RedisPatientCache
-from pml.cache.round_trip import RoundTrips
 from pml.db.engine import Database
 from pml.errors import InvalidInput, InvalidPatientId
 from pml.privacy.repository import blocked_keys
@@ -167,14 +166,13 @@ async def _count_and_fetch(request: Request, subject: str, patient_id: str) -> C
     state = request.app.state
     limiter: RateLimiter = state.rate_limiter
     cache: PatientCache = state.patient_cache
-    round_trips: RoundTrips | None = state.redis_round_trips
-    if round_trips is None or not isinstance(cache, RedisPatientCache) or not await cache.usable():
+    if not isinstance(cache, RedisPatientCache) or not await cache.usable():
         await limiter.check(subject)
         return await cache.fetch(patient_id)
     window, count_commands = limiter.count_commands(subject)
     try:
         async with asyncio.timeout(cache.timeout_seconds):  # the client has no socket timeout (api.app)
-            replies = await round_trips.send([*count_commands, cache.fetch_command(patient_id)])
+            replies = await cache.round_trips.send([*count_commands, cache.fetch_command(patient_id)])
     except (RedisError, OSError) as error:  # OSError includes the deadline's TimeoutError
         cache.failed(error)
         limiter.counted(subject, window, None)

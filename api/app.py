@@ -34,7 +34,6 @@ from api.v1 import (
     subscriptions,
 )
 from pml.audit.writer import AuditWriter
-from pml.cache.round_trip import RoundTrips
 from pml.catalogue.runtime import start_catalogue
 from pml.db.engine import Database
 from pml.logging import configure_logging
@@ -81,7 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_verifier = TokenVerifier(settings, load_key_set(settings))
         app.state.audit_writer = AuditWriter(app.state.database)
         app.state.redis = _redis(settings)
-        app.state.redis_round_trips = RoundTrips(app.state.redis) if app.state.redis is not None else None
         app.state.rate_limiter = RateLimiter(
             settings.rate_limit_per_second, app.state.redis, timeout_seconds=settings.redis_timeout_seconds
         )
@@ -95,8 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.catalogue.stop()
         await app.state.audit_writer.close()
         await app.state.database.dispose()
+        await app.state.patient_cache.close()
         if app.state.redis is not None:
-            await app.state.redis_round_trips.close()
             await app.state.redis.aclose()
 
     app = FastAPI(

@@ -32,7 +32,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
-from pml.cache.round_trip import Command
+from pml.cache.round_trip import Command, RoundTrips
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ class PatientCache(ABC):
 
     @abstractmethod
     async def blocks_changed(self, patient_id: str) -> None: ...
+
+    async def close(self) -> None:
+        """Give back what the cache holds (at shutdown)."""
+        return None
 
 
 _REMEMBER_LIST = """
@@ -130,6 +134,11 @@ class RedisPatientCache(PatientCache):
     def __post_init__(self) -> None:
         self._remember_list = self.redis.register_script(_REMEMBER_LIST)
         self._remember_blocks = self.redis.register_script(_REMEMBER_BLOCKS)
+        # Commands go through these rather than the client's own calls (see pml.cache.round_trip).
+        self.round_trips = RoundTrips(self.redis)
+
+    async def close(self) -> None:
+        await self.round_trips.close()
 
     @property
     def status(self) -> str:
@@ -140,7 +149,7 @@ class RedisPatientCache(PatientCache):
             return MISS
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                fields = await self.redis.hmget(_key(patient_id), *_FIELDS)
+                (fields,) = await self.round_trips.send([self.fetch_command(patient_id)])
         except (RedisError, OSError) as error:
             self.failed(error)
             return MISS
@@ -186,7 +195,7 @@ class RedisPatientCache(PatientCache):
     async def _run(self, script: AsyncScript, patient_id: str, args: list[EncodableT], *, must: bool) -> None:
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                await script(keys=[_key(patient_id)], args=args)
+                await self.round_trips.script(script, [_key(patient_id)], args)
         except (RedisError, OSError) as error:
             self.failed(error, dirty=patient_id if must else None)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
 Command = Sequence[EncodableT]
@@ -43,6 +45,17 @@ class RoundTrips:
         else:
             await self._pool.release(connection)
         return replies
+
+    async def script(
+        self, script: AsyncScript, keys: Sequence[EncodableT], args: Sequence[EncodableT]
+    ) -> Any:
+        """Run a Lua script by its hash; a Redis that does not know it yet (new, restarted or flushed) is sent
+        the whole script once, which it then keeps."""
+        try:
+            (reply,) = await self.send([("EVALSHA", script.sha, len(keys), *keys, *args)])
+        except NoScriptError:
+            (reply,) = await self.send([("EVAL", script.script, len(keys), *keys, *args)])
+        return reply
 
     async def _checkout(self) -> AbstractConnection:
         connection: AbstractConnection = await self._pool.get_connection()  # type: ignore[no-untyped-call]

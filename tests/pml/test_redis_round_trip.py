@@ -62,3 +62,17 @@ def test_a_call_cancelled_while_waiting_leaves_nothing_behind_for_the_next_call(
         return await round_trips.send([("INCR", counter)])
 
     assert asyncio.run(_with_client(redis_url, body)) == [1]
+
+
+def test_a_script_redis_does_not_know_is_sent_once_and_then_run_by_its_hash(redis_url: str) -> None:
+    key = _key()
+
+    async def body(redis: Redis, round_trips: RoundTrips) -> tuple[list[object], list[object]]:
+        script = redis.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        await redis.script_flush()  # as after a Redis restart: the hash is unknown
+        replies = [await round_trips.script(script, [key], [2]), await round_trips.script(script, [key], [3])]
+        return replies, await redis.script_exists(script.sha)
+
+    replies, known = asyncio.run(_with_client(redis_url, body))
+    assert replies == [2, 5]
+    assert known == [True]
