@@ -24,6 +24,8 @@ from pml.audit.schemas import PurposeOfUse
 from pml.cache.patient_cache import MISS, CachedPatient, PatientCache, RedisPatientCache
 from pml.db.engine import Database
 from pml.errors import InvalidInput, InvalidPatientId
+from pml.medication_list.schemas import MedicationList
+from pml.medication_list.service import blocks_and_current_list
 from pml.privacy.repository import blocked_keys
 
 PURPOSE_HEADER = "X-PML-Purpose"
@@ -80,24 +82,43 @@ def _emergency_reason(stated: str | None) -> str | None:
     return reason[:500]
 
 
+@dataclass(frozen=True, slots=True)
+class PrefetchedList:
+    """The list, read with the blocks by the access check of a list read that had neither cached. The read
+    puts both in the cache in one round trip (blocks are not cached if access is refused: read again). In
+    the rare case that the blocks changed while the list's version stayed cached, a conditional read that
+    then answers 304 has read the list for nothing."""
+
+    medication_list: MedicationList
+    blocks: frozenset[str]
+    blocks_generation: int
+
+
 async def _blocks(
-    patient_id: str, cached: CachedPatient, cache: PatientCache, database: Database
+    request: Request, patient_id: str, cached: CachedPatient, *, prefetch_list: bool
 ) -> frozenset[str]:
     if cached.blocks is not None:
         return cached.blocks
+    state = request.app.state
+    database: Database = state.database
     async with database.read_statement() as connection:
+        if prefetch_list and cached.list_body is None:
+            blocks, current = await blocks_and_current_list(connection, patient_id)
+            request.state.prefetched_list = PrefetchedList(current, blocks, cached.blocks_generation)
+            return blocks
         blocks = await blocked_keys(connection, patient_id)
+    cache: PatientCache = state.patient_cache
     await cache.remember_blocks(patient_id, cached.blocks_generation, blocks)
     return blocks
 
 
 async def _check_blocks(
-    access: PatientAccess, cached: CachedPatient, cache: PatientCache, database: Database
+    request: Request, access: PatientAccess, cached: CachedPatient, *, prefetch_list: bool
 ) -> None:
     principal = access.principal
     if principal.role not in BLOCKABLE_ROLES:
         return
-    blocks = await _blocks(access.patient_id, cached, cache, database)
+    blocks = await _blocks(request, access.patient_id, cached, prefetch_list=prefetch_list)
     actor = principal.actor
     blocked = f"clinician:{actor.hpr_number}" in blocks or f"organisation:{actor.organisation}" in blocks
     if blocked and not access.emergency:
@@ -107,13 +128,17 @@ async def _check_blocks(
         )
 
 
-def patient_access(permission: Permission) -> Callable[..., Awaitable[PatientAccess]]:
+def patient_access(
+    permission: Permission, *, prefetch_list: bool = False
+) -> Callable[..., Awaitable[PatientAccess]]:
     """A dependency granting `permission` on the path's patient, or refusing with 403 (audited either way).
 
     Every patient-data request takes it, so FastAPI solves nothing for it but the request: the token, the
     path's patient and the headers are read here (FastAPI's per-parameter work was a visible share of a cached
     read), and `api.openapi` documents the path parameter and headers for every route that takes it. The
-    rate-limit count and the patient's cache entry travel in one Redis round trip."""
+    rate-limit count and the patient's cache entry travel in one Redis round trip. With `prefetch_list`
+    (the list read), blocks that must come from PostgreSQL come in one statement with the list, which the
+    route then finds in `request.state.prefetched_list` (a `PrefetchedList`)."""
 
     async def dependency(request: Request) -> PatientAccess:
         headers = request.headers
@@ -123,6 +148,7 @@ def patient_access(permission: Permission) -> Callable[..., Awaitable[PatientAcc
         return await grant_access(
             request, principal, patient_id, permission, cached=cached,
             purpose=headers.get(PURPOSE_HEADER), emergency=headers.get(EMERGENCY_HEADER),
+            prefetch_list=prefetch_list,
         )
 
     setattr(dependency, PATIENT_ACCESS_MARK, permission)
@@ -138,6 +164,7 @@ async def grant_access(
     cached: CachedPatient,
     purpose: str | None,
     emergency: str | None,
+    prefetch_list: bool = False,
 ) -> PatientAccess:
     """Role, scopes, purpose of use, emergency reason and blocks, for a caller already counted against its
     rate limit; the audit draft is on the request before anything is decided."""
@@ -146,8 +173,7 @@ async def grant_access(
     request.state.audit = AuditDraft(principal, patient_id, access.purpose.value, access.emergency_reason)
     authorize(principal, permission, patient_id)
     request.state.cached_patient = cached
-    state = request.app.state
-    await _check_blocks(access, cached, state.patient_cache, state.database)
+    await _check_blocks(request, access, cached, prefetch_list=prefetch_list)
     return access
 
 

@@ -15,13 +15,20 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from api.access import PatientAccess, ReadListAccess, ReviewListAccess, WriteListAccess, patient_access
+from api.access import (
+    PatientAccess,
+    PrefetchedList,
+    ReadListAccess,
+    ReviewListAccess,
+    WriteListAccess,
+    patient_access,
+)
 from api.auth import Principal
 from api.authz import Permission
 from api.deps import DatabaseDep, SettingsDep
 from api.problems import PROBLEM_CONTENT_TYPE
 from api.v1.conditional import etag, idempotent_write, json_response, list_service, not_modified
-from pml.cache.patient_cache import CachedPatient
+from pml.cache.patient_cache import CachedPatient, PatientCache
 from pml.db.engine import Database
 from pml.errors import InvalidInput
 from pml.medication_list.schemas import (
@@ -93,19 +100,28 @@ async def read_list(request: Request, access: ReadListAccess) -> Response:
         LIST_CACHE_HIT.inc()
         return _list_bytes(cached.list_body, cached.list_version)
     LIST_CACHE_MISS.inc()
-    # The database comes from the app's state here rather than as a dependency: most reads are
-    # answered above from the cache, and every dependency costs FastAPI work on each of them.
-    database: Database = request.app.state.database
-    async with database.read_statement() as connection:
-        current = await current_list(connection, patient_id)
-    body = current.model_dump_json().encode()
-    await request.app.state.patient_cache.remember_list(patient_id, current.version, body)
+    cache: PatientCache = request.app.state.patient_cache
+    prefetched: PrefetchedList | None = getattr(request.state, "prefetched_list", None)
+    if prefetched is not None:  # read with the blocks by the access check, in the same statement
+        current = prefetched.medication_list
+        body = current.model_dump_json().encode()
+        await cache.remember_list_and_blocks(
+            patient_id, current.version, body, prefetched.blocks_generation, prefetched.blocks
+        )
+    else:
+        # The database comes from the app's state here rather than as a dependency: most reads are
+        # answered above from the cache, and every dependency costs FastAPI work on each of them.
+        database: Database = request.app.state.database
+        async with database.read_statement() as connection:
+            current = await current_list(connection, patient_id)
+        body = current.model_dump_json().encode()
+        await cache.remember_list(patient_id, current.version, body)
     if not_modified(request, current.version):
         return _not_modified(current.version)
     return _list_bytes(body, current.version)
 
 
-_READ_LIST_ACCESS = patient_access(Permission.READ_LIST)
+_READ_LIST_ACCESS = patient_access(Permission.READ_LIST, prefetch_list=True)
 
 
 async def read_list_direct(request: Request) -> Response:

@@ -32,7 +32,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
-from pml.cache.round_trip import Command, RoundTrips
+from pml.cache.round_trip import Command, RoundTrips, ScriptCall
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,19 @@ class PatientCache(ABC):
     @abstractmethod
     async def blocks_changed(self, patient_id: str) -> None: ...
 
+    async def remember_list_and_blocks(
+        self, patient_id: str, version: int, body: bytes, generation: int, blocks: frozenset[Block]
+    ) -> None:
+        """`remember_list` and `remember_blocks`, for a read that had neither (one round trip in Redis)."""
+        await self.remember_list(patient_id, version, body)
+        await self.remember_blocks(patient_id, generation, blocks)
+
     async def close(self) -> None:
         """Give back what the cache holds (at shutdown)."""
         return None
 
 
+# Both scripts leave the same state when run twice with the same arguments (RoundTrips.scripts relies on it).
 _REMEMBER_LIST = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
 local version = tonumber(ARGV[1])
@@ -182,6 +190,22 @@ class RedisPatientCache(PatientCache):
         if await self.usable():
             args: list[EncodableT] = [str(generation), _encode_blocks(blocks), self.ttl_seconds]
             await self._run(self._remember_blocks, patient_id, args, must=False)
+
+    async def remember_list_and_blocks(
+        self, patient_id: str, version: int, body: bytes, generation: int, blocks: frozenset[Block]
+    ) -> None:
+        if not await self.usable():
+            return
+        key = [_key(patient_id)]
+        calls: list[ScriptCall] = [
+            (self._remember_list, key, [version, body, self.ttl_seconds]),
+            (self._remember_blocks, key, [str(generation), _encode_blocks(blocks), self.ttl_seconds]),
+        ]
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                await self.round_trips.scripts(calls)
+        except (RedisError, OSError) as error:
+            self.failed(error)
 
     async def blocks_changed(self, patient_id: str) -> None:
         try:

@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
 Command = Sequence[EncodableT]
+ScriptCall = tuple[AsyncScript, Sequence[EncodableT], Sequence[EncodableT]]  # the script, its keys, its args
 
 
 class RoundTrips:
@@ -51,11 +52,16 @@ class RoundTrips:
     ) -> Any:
         """Run a Lua script by its hash; a Redis that does not know it yet (new, restarted or flushed) is sent
         the whole script once, which it then keeps."""
-        try:
-            (reply,) = await self.send([("EVALSHA", script.sha, len(keys), *keys, *args)])
-        except NoScriptError:
-            (reply,) = await self.send([("EVAL", script.script, len(keys), *keys, *args)])
+        (reply,) = await self.scripts([(script, keys, args)])
         return reply
+
+    async def scripts(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Several scripts in one round trip, as `script`. After a NOSCRIPT every call is sent again in
+        full, including any that had already run: only for scripts that may safely run twice."""
+        try:
+            return await self.send([("EVALSHA", s.sha, len(keys), *keys, *args) for s, keys, args in calls])
+        except NoScriptError:
+            return await self.send([("EVAL", s.script, len(keys), *keys, *args) for s, keys, args in calls])
 
     async def _checkout(self) -> AbstractConnection:
         connection: AbstractConnection = await self._pool.get_connection()  # type: ignore[no-untyped-call]

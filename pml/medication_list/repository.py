@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
-from sqlalchemy import Executable, Result, Text, and_, bindparam, cast, func, outerjoin, select, update
+from sqlalchemy import (
+    Executable,
+    Result,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    outerjoin,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -27,6 +39,7 @@ from pml.idempotency.repository import RECORD_COLUMNS, RECORD_KEY, Lookup, recor
 from pml.medication_list.events import ListVersionCommitted
 from pml.medication_list.models import ListChangeRow, ListEntryRow, PatientListRow
 from pml.medication_list.schemas import Actor, ChangeRecord, Entry, Provenance, ReviewedMarker
+from pml.privacy.repository import active_block_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +149,13 @@ READ_HEADER = select(*_HEADER_COLUMNS).where(PatientListRow.patient_id == _PATIE
 READ_ENTRIES = select(_ENTRIES_JSON)
 # The header and its entries in one statement: one snapshot, so consistent without a transaction around it.
 READ_LIST = select(*_HEADER_COLUMNS, _ENTRIES_JSON).where(PatientListRow.patient_id == _PATIENT)
+# The same with the patient's active blocks, for a read that must check them and has neither cached: one row
+# whether or not anybody has written the list (the header columns are NULL then). The one-row source is not
+# a VALUES construct: SQLAlchemy cannot cache that compiled, which cost more than a second statement.
+_ONE_ROW = select(literal_column("1").label("one")).subquery("one")
+READ_BLOCKS_AND_LIST = select(active_block_keys(_PATIENT), *_HEADER_COLUMNS, _ENTRIES_JSON).select_from(
+    _ONE_ROW.outerjoin(PatientListRow, PatientListRow.patient_id == _PATIENT)
+)
 _ENTRY_LIST = TypeAdapter(list[Entry])
 
 
@@ -277,6 +297,16 @@ async def read_current_list(
     if row is None:
         return None, []
     return _header_from_row(patient_id, row), _entries_from_json(row.entries)
+
+
+async def read_blocks_and_list(
+    connection: AsyncConnection, patient_id: str
+) -> tuple[frozenset[str], ListHeader | None, list[Entry]]:
+    """The patient's active blocks ('kind:value'), the list's header (None for a list nobody has written) and
+    its entries, in one statement on an autocommit connection (one snapshot)."""
+    row = (await connection.execute(READ_BLOCKS_AND_LIST, {"list_patient_id": patient_id})).one()
+    header = _header_from_row(patient_id, row) if row.version is not None else None
+    return frozenset(row.blocks or ()), header, _entries_from_json(row.entries)
 
 
 class MedicationListRepository:

@@ -28,6 +28,7 @@ from pml.medication_list.repository import (
     ListHeader,
     MedicationListRepository,
     NewChange,
+    read_blocks_and_list,
     read_current_list,
 )
 from pml.medication_list.schemas import (
@@ -276,6 +277,15 @@ async def current_list(connection: AsyncConnection, patient_id: str) -> Medicati
     uncached list read, which is one statement."""
     header, entries = await read_current_list(connection, patient_id)
     return _current(patient_id, header, entries)
+
+
+async def blocks_and_current_list(
+    connection: AsyncConnection, patient_id: str
+) -> tuple[frozenset[str], MedicationList]:
+    """`current_list` and the patient's active blocks in the same statement: the list read that misses the
+    cache for both, which would otherwise be two round trips."""
+    blocks, header, entries = await read_blocks_and_list(connection, patient_id)
+    return blocks, _current(patient_id, header, entries)
 
 
 def _current(patient_id: str, header: ListHeader | None, entries: list[Entry]) -> MedicationList:

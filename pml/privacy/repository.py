@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.elements import BindParameter, Label
 
 from pml.db.engine import publish_after_commit
 from pml.privacy.events import BlocksChanged
@@ -63,6 +64,18 @@ class BlockRepository:
 _ACTIVE_BLOCK_KEYS = select(AccessBlockRow.kind, AccessBlockRow.value).where(
     AccessBlockRow.patient_id == bindparam("patient_id"), AccessBlockRow.revoked_at.is_(None)
 )
+
+
+def active_block_keys(patient: BindParameter[str]) -> Label[list[str] | None]:
+    """The patient's active blocks as one array of 'kind:value' (NULL when there are none), for a statement
+    that reads other things in the same round trip."""
+    key = AccessBlockRow.kind.concat(":").concat(AccessBlockRow.value)
+    return (
+        select(func.array_agg(key))
+        .where(AccessBlockRow.patient_id == patient, AccessBlockRow.revoked_at.is_(None))
+        .scalar_subquery()
+        .label("blocks")
+    )
 
 
 async def blocked_keys(connection: AsyncConnection, patient_id: str) -> frozenset[str]:

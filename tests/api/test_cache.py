@@ -4,10 +4,12 @@ mid-run reads stay correct (from PostgreSQL) and /health/ready says the cache is
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,10 @@ import httpx
 import pytest
 import redis
 
+from pml.auth.tokens import DevelopmentClaims
 from pml.settings import Settings
 from tests.conftest import server_env
-from tests.support.client import ListClient
+from tests.support.client import ListClient, make_token
 from tests.support.factories import entry_body, new_patient_id
 from tests.support.servers import RedisProcess, ServerProcess
 from tests.support.workers import read_for_a_while, write_for_a_while
@@ -169,3 +172,44 @@ def test_with_redis_hung_reads_answer_from_postgresql_within_the_deadline(
     assert [r.status_code for r in reads] == [200] * 6
     assert {r.json()["version"] for r in reads} == {1}
     assert elapsed < 4  # a few 0.25 s deadlines across two workers, not a hang
+
+
+def _client(server: ServerProcess, settings: Settings, role: str, **claims: str) -> ListClient:
+    subject = f"{role}-{uuid.uuid4().hex[:8]}"
+    token = make_token(settings, DevelopmentClaims(subject=subject, role=role, **claims))
+    return ListClient(server.base_url, token, purpose="PATRQT" if role == "patient" else "TREAT")
+
+
+@pytest.mark.slow
+def test_blocks_read_with_the_list_on_a_cold_cache_refuse_and_are_then_cached(
+    cached_server: tuple[ServerProcess, RedisProcess], server_settings: Settings, prescriber_token: str
+) -> None:
+    """A list read that has neither the blocks nor the list in Redis reads both in one statement: the block
+    still refuses, and the allowed read caches the list and the blocks together."""
+    server, redis_process = cached_server
+    patient_id = new_patient_id()
+    writer = ListClient(server.base_url, prescriber_token)
+    assert writer.add(patient_id, entry_body(), version=0).status_code == 201
+    patient = _client(server, server_settings, "patient", national_id=patient_id)
+    blocked_hpr = "2345678"
+    block = patient.http.post(
+        f"/v1/patients/{patient_id}/blocks", json={"kind": "clinician", "value": blocked_hpr}
+    )
+    assert block.status_code == 201, block.text
+    blocked = _client(server, server_settings, "prescriber", hpr_number=blocked_hpr, organisation="974703300")
+    other = _client(server, server_settings, "prescriber", hpr_number="8765432", organisation="974703300")
+    key = f"pml:patient:{{{patient_id}}}"
+    with redis.Redis.from_url(redis_process.url) as inspect:
+        inspect.delete(key)  # cold: neither list nor blocks cached
+        assert blocked.read(patient_id).status_code == 403
+        allowed = other.read(patient_id)
+        assert allowed.status_code == 200
+        assert allowed.json()["version"] == 1
+        body, blocks = inspect.hmget(key, "b", "k")
+        assert body is not None
+        assert json.loads(body)["version"] == 1
+        assert blocks is not None
+        assert json.loads(blocks) == [f"clinician:{blocked_hpr}"]
+        assert blocked.read(patient_id).status_code == 403  # now refused from the cached blocks
+    for client in (writer, patient, blocked, other):
+        client.close()
