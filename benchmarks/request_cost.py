@@ -8,7 +8,8 @@ It starts one `pml serve --workers 1`, a redis-server and (unless `PML_BENCH_DAT
 embedded PostgreSQL, then sends each kind of request from a few concurrent clients and divides the CPU the
 server process used by the requests it answered. CPU per request moves far less with other load on a shared
 machine than throughput does, so it is the figure to compare between two versions of the code; the full
-throughput report is `benchmarks.run`. `--profile` wraps the worker in py-spy (if installed) for a flame file.
+throughput report is `benchmarks.run`. For where the CPU goes, attach py-spy (`pip install py-spy`, not a
+dependency) to the worker while it runs: `py-spy record -p <pid> -f raw -o worker.txt`.
 """
 
 from __future__ import annotations

@@ -162,10 +162,16 @@ def serve(
     ensure_bundled_catalogue(settings, url)
     console.print(f"PML API docs: http://{host}:{port}/v1/docs  (OpenAPI: /v1/openapi.json)")
     console.print(f"a development token: [bold]{Path(sys.argv[0])} token[/bold]")
-    uvicorn.run(
+    config = uvicorn.Config(
         "api.app:create_app", factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="httptools", access_log=False, proxy_headers=False, log_config=None,
     )
+    if workers == 1:
+        uvicorn.Server(config).run()
+    else:
+        from pml.serving import run_workers
+
+        run_workers(config)
 
 
 def _share_metrics_between_workers(settings: Settings) -> None:

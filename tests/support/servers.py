@@ -87,12 +87,16 @@ class ServerProcess(ProcessGroup):
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, workers: int = 1, timeout: float = 30) -> ServerProcess:
+    def start(self, *, workers: int = 1, timeout: float = 30, pml_serve: bool = False) -> ServerProcess:
+        """uvicorn itself, or with `pml_serve` the `pml serve` command (its own worker supervisor)."""
         command = [
             sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
             "--no-access-log", "--log-level", "warning",
         ]
+        if pml_serve:
+            pml = str(Path(sys.executable).with_name("pml"))
+            command = [pml, "serve", "--port", str(self.port), "--workers", str(workers), "--no-migrate"]
         log_path = self.log_path or Path(os.devnull)
         with open(log_path, "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
