@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
@@ -181,31 +180,30 @@ class RedisPatientCache(PatientCache):
 
     async def remember_list(self, patient_id: str, version: int, body: bytes) -> None:
         if await self.usable():
-            await self._run(self._remember_list, patient_id, [version, body, self.ttl_seconds], must=False)
+            await self._run([self._list_call(patient_id, version, body)], patient_id, must=False)
 
     async def advance_list(self, patient_id: str, version: int) -> None:
-        await self._run(self._remember_list, patient_id, [version, b"", self.ttl_seconds], must=True)
+        await self._run([self._list_call(patient_id, version, b"")], patient_id, must=True)
 
     async def remember_blocks(self, patient_id: str, generation: int, blocks: frozenset[Block]) -> None:
         if await self.usable():
-            args: list[EncodableT] = [str(generation), _encode_blocks(blocks), self.ttl_seconds]
-            await self._run(self._remember_blocks, patient_id, args, must=False)
+            await self._run([self._blocks_call(patient_id, generation, blocks)], patient_id, must=False)
 
     async def remember_list_and_blocks(
         self, patient_id: str, version: int, body: bytes, generation: int, blocks: frozenset[Block]
     ) -> None:
-        if not await self.usable():
-            return
-        key = [_key(patient_id)]
-        calls: list[ScriptCall] = [
-            (self._remember_list, key, [version, body, self.ttl_seconds]),
-            (self._remember_blocks, key, [str(generation), _encode_blocks(blocks), self.ttl_seconds]),
-        ]
-        try:
-            async with asyncio.timeout(self.timeout_seconds):
-                await self.round_trips.scripts(calls)
-        except (RedisError, OSError) as error:
-            self.failed(error)
+        if await self.usable():
+            list_call = self._list_call(patient_id, version, body)
+            blocks_call = self._blocks_call(patient_id, generation, blocks)
+            await self._run([list_call, blocks_call], patient_id, must=False)
+
+    def _list_call(self, patient_id: str, version: int, body: bytes) -> ScriptCall:
+        """The list's bytes at `version` (empty bytes: only move the version pointer)."""
+        return self._remember_list, [_key(patient_id)], [version, body, self.ttl_seconds]
+
+    def _blocks_call(self, patient_id: str, generation: int, blocks: frozenset[Block]) -> ScriptCall:
+        args: list[EncodableT] = [str(generation), _encode_blocks(blocks), self.ttl_seconds]
+        return self._remember_blocks, [_key(patient_id)], args
 
     async def blocks_changed(self, patient_id: str) -> None:
         try:
@@ -216,10 +214,12 @@ class RedisPatientCache(PatientCache):
         except (RedisError, OSError) as error:
             self.failed(error, dirty=patient_id)
 
-    async def _run(self, script: AsyncScript, patient_id: str, args: list[EncodableT], *, must: bool) -> None:
+    async def _run(self, calls: list[ScriptCall], patient_id: str, *, must: bool) -> None:
+        """The scripts in one round trip; on failure, pause Redis use (and with `must`, drop the patient's
+        entry before using Redis again: it may now be behind PostgreSQL)."""
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                await self.round_trips.script(script, [_key(patient_id)], args)
+                await self.round_trips.scripts(calls)
         except (RedisError, OSError) as error:
             self.failed(error, dirty=patient_id if must else None)
 

@@ -15,6 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
@@ -31,8 +32,19 @@ class RoundTrips:
     async def send(self, commands: Sequence[Command]) -> list[Any]:
         """The replies to `commands`, in order. An error reply raises `redis.exceptions.ResponseError`, a lost
         connection `redis.exceptions.ConnectionError`; the caller bounds the wait (no socket timeout).
-        """
-        connection = self._idle.pop() if self._idle else await self._checkout()
+
+        A kept connection is not probed before use (that is a system call per request). One that Redis has
+        closed meanwhile (a restart) fails at once, and the commands go again, once, on a connection the
+        client's pool checks: so a Redis restart costs no request an error, and at most a rate-limit count
+        twice (the scripts may run twice, see `scripts`)."""
+        if self._idle:
+            try:
+                return await self._send_on(self._idle.pop(), commands)
+            except (RedisConnectionError, ConnectionError):
+                pass
+        return await self._send_on(await self._checkout(), commands)
+
+    async def _send_on(self, connection: AbstractConnection, commands: Sequence[Command]) -> list[Any]:
         try:
             await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
             replies = [await connection.read_response() for _ in commands]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from pml.cache.round_trip import RoundTrips
+from tests.support.servers import RedisProcess
 
 
 def _key() -> str:
@@ -76,3 +78,26 @@ def test_a_script_redis_does_not_know_is_sent_once_and_then_run_by_its_hash(redi
     replies, known = asyncio.run(_with_client(redis_url, body))
     assert replies == [2, 5]
     assert known == [True]
+
+
+def test_a_kept_connection_to_a_restarted_redis_is_replaced_without_an_error(tmp_path: Path) -> None:
+    redis_process = RedisProcess(tmp_path / "redis").start()
+    key = _key()
+
+    async def body() -> tuple[list[object], list[object]]:
+        redis = Redis.from_url(redis_process.url)
+        round_trips = RoundTrips(redis, keep=1)
+        try:
+            before = await round_trips.send([("INCR", key)])
+            redis_process.stop()  # the kept connection is now closed by the server
+            redis_process.start()  # same port, empty
+            after = await round_trips.send([("INCR", key)])
+            return before, after
+        finally:
+            await round_trips.close()
+            await redis.aclose()
+
+    try:
+        assert asyncio.run(body()) == ([1], [1])
+    finally:
+        redis_process.stop()
