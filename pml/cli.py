@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -162,16 +162,20 @@ def serve(
     ensure_bundled_catalogue(settings, url)
     console.print(f"PML API docs: http://{host}:{port}/v1/docs  (OpenAPI: /v1/openapi.json)")
     console.print(f"a development token: [bold]{Path(sys.argv[0])} token[/bold]")
-    config = uvicorn.Config(
-        "api.app:create_app", factory=True, host=host, port=port, workers=workers,
+    options: dict[str, Any] = dict(
+        factory=True, host=host, port=port, workers=workers,
         loop="uvloop", http="httptools", access_log=False, proxy_headers=False, log_config=None,
     )
     if workers == 1:
-        uvicorn.Server(config).run()
+        uvicorn.run("api.app:create_app", **options)  # exits non-zero when start-up fails
     else:
         from pml.serving import run_workers
 
-        run_workers(config)
+        try:
+            run_workers(uvicorn.Config("api.app:create_app", **options))
+        except OSError as error:  # the port is taken, or the address is not this machine's
+            console.print(f"[red]cannot listen on {host}:{port}: {error.strerror}[/red]")
+            raise typer.Exit(1) from None
 
 
 def _share_metrics_between_workers(settings: Settings) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,3 +94,21 @@ def test_a_worker_that_dies_is_replaced_on_a_socket_of_its_own(two_workers: Serv
     else:
         pytest.fail("the killed worker was not replaced within 60 s")
     assert min(_split(two_workers)) >= 44
+
+
+def test_a_port_another_program_holds_fails_once_with_a_clear_message(
+    server_settings: Settings, redis_url: str, catalogue_release_id: str
+) -> None:
+    """Not a worker crash loop: the supervisor binds the port itself before starting any worker."""
+    env = server_env(server_settings, PML_REDIS_URL=redis_url)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        pml = str(Path(sys.executable).with_name("pml"))
+        done = subprocess.run(
+            [pml, "serve", "--port", str(port), "--workers", "2", "--no-migrate"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout + done.stderr
