@@ -141,9 +141,9 @@ def _record(
 def _keep_the_collector_out_of_the_measurement(**_: Any) -> None:
     """The load generator's own garbage collector must not show up as service latency. A full collection in
     this process walked everything locust, gevent and this file had built (about 45 ms, measured with a
-    `gc.callbacks` probe), and every request in flight at that moment was timed that much slower: the
-    40-60 ms stalls that hit every kind of request at once, hello-world included. Freezing what exists when
-    the test starts leaves the collector only what the run itself allocates."""
+    `gc.callbacks` probe), and every request in flight at that moment was timed that much slower (the raw
+    samples had 40-60 ms stalls across every kind of request at once, hello-world included). Freezing what
+    exists when the test starts leaves the collector only what the run itself allocates."""
     gc.collect()
     gc.freeze()
 
