@@ -34,6 +34,7 @@ from api.v1 import (
     subscriptions,
 )
 from pml.audit.writer import AuditWriter
+from pml.cache.round_trip import RoundTrips
 from pml.catalogue.runtime import start_catalogue
 from pml.db.engine import Database
 from pml.logging import configure_logging
@@ -80,11 +81,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.token_verifier = TokenVerifier(settings, load_key_set(settings))
         app.state.audit_writer = AuditWriter(app.state.database)
         app.state.redis = _redis(settings)
+        # One set of kept connections for the rate limiter's and the cache's commands (pml.cache.round_trip).
+        round_trips = RoundTrips(app.state.redis) if app.state.redis is not None else None
         app.state.rate_limiter = RateLimiter(
-            settings.rate_limit_per_second, app.state.redis, timeout_seconds=settings.redis_timeout_seconds
+            settings.rate_limit_per_second, round_trips, timeout_seconds=settings.redis_timeout_seconds
         )
         app.state.catalogue = await start_catalogue(app.state.database, settings.catalogue_refresh_seconds)
-        app.state.patient_cache = patient_cache_for(settings, app.state.redis)
+        app.state.patient_cache = patient_cache_for(settings, app.state.redis, round_trips)
         keep_cache_in_step(app.state.database, app.state.patient_cache)
         log.info(
             "PML API started", extra={"cache": app.state.patient_cache.status, "version": pml.__version__}
@@ -93,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.catalogue.stop()
         await app.state.audit_writer.close()
         await app.state.database.dispose()
-        await app.state.patient_cache.close()
+        if round_trips is not None:
+            await round_trips.close()
         if app.state.redis is not None:
             await app.state.redis.aclose()
 

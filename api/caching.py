@@ -5,16 +5,20 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from pml.cache.patient_cache import LocalPatientCache, NoPatientCache, PatientCache, RedisPatientCache
+from pml.cache.round_trip import RoundTrips
 from pml.db.engine import Database
 from pml.medication_list.events import ListVersionCommitted
 from pml.privacy.events import BlocksChanged
 from pml.settings import Settings
 
 
-def patient_cache_for(settings: Settings, redis: Redis | None) -> PatientCache:
-    if redis is not None:
+def patient_cache_for(
+    settings: Settings, redis: Redis | None, round_trips: RoundTrips | None
+) -> PatientCache:
+    if redis is not None and round_trips is not None:
         return RedisPatientCache(
-            redis, ttl_seconds=settings.cache_ttl_seconds, timeout_seconds=settings.redis_timeout_seconds
+            redis, round_trips, ttl_seconds=settings.cache_ttl_seconds,
+            timeout_seconds=settings.redis_timeout_seconds,
         )
     if settings.local_cache:
         return LocalPatientCache()

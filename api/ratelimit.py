@@ -10,10 +10,9 @@ import time
 from collections import OrderedDict
 from typing import cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from pml.cache.round_trip import Command
+from pml.cache.round_trip import Command, RoundTrips
 from pml.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -41,25 +40,17 @@ class LocalWindowCounter:
         return count
 
 
-# One command per request instead of a pipeline of INCR and EXPIRE: the window's key gets its expiry when it
-# is created, and a script is a single round trip with far less client-side work than a pipeline.
-_COUNT_IN_WINDOW = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], 2) end
-return count
-"""
-
-
 class RateLimiter:
     # After a Redis failure, count in this process for this long instead of paying a timeout per request.
     pause_after_error_seconds = 1.0
 
-    def __init__(self, limit_per_second: int, redis: Redis | None, *, timeout_seconds: float = 0.25) -> None:
+    def __init__(
+        self, limit_per_second: int, round_trips: RoundTrips | None, *, timeout_seconds: float = 0.25
+    ) -> None:
         self._limit = limit_per_second
-        self._redis = redis
+        self._round_trips = round_trips  # None: no Redis, count in this process
         self.timeout_seconds = timeout_seconds  # the client has no socket timeout (see api.app._redis)
         self._local = LocalWindowCounter()
-        self._count_in_window = redis.register_script(_COUNT_IN_WINDOW) if redis is not None else None
         self._paused_until = 0.0
 
     async def check(self, client: str) -> None:
@@ -71,8 +62,7 @@ class RateLimiter:
         """The window and the Redis commands that count one request for `client`, for a caller that sends them
         with other commands in the same round trip; the first reply goes to `counted`."""
         window = int(time.time())
-        key = self._key(client, window)
-        return window, [("INCR", key), ("EXPIRE", key, 2)]
+        return window, self._commands(client, window)
 
     def counted(self, client: str, window: int, count: object) -> None:
         """The INCR reply of `count_commands` (None when Redis failed: count in this process instead)."""
@@ -86,17 +76,19 @@ class RateLimiter:
             )
 
     @staticmethod
-    def _key(client: str, window: int) -> str:
-        return f"pml:ratelimit:{{{client}}}:{window}"
+    def _commands(client: str, window: int) -> list[Command]:
+        key = f"pml:ratelimit:{{{client}}}:{window}"
+        return [("INCR", key), ("EXPIRE", key, 2)]
 
     async def _count(self, client: str, window: int) -> int:
-        if self._count_in_window is None or time.monotonic() < self._paused_until:
+        if self._round_trips is None or time.monotonic() < self._paused_until:
             return self._local.hit(client, window)
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                return int(await self._count_in_window(keys=[self._key(client, window)]))
+                count, _expiry = await self._round_trips.send(self._commands(client, window))
         except (RedisError, OSError):
             return self._redis_failed(client, window)
+        return int(count)
 
     def _redis_failed(self, client: str, window: int) -> int:
         log.warning("rate limiter: Redis unavailable, counting in this process")

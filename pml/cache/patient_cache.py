@@ -81,10 +81,6 @@ class PatientCache(ABC):
         await self.remember_list(patient_id, version, body)
         await self.remember_blocks(patient_id, generation, blocks)
 
-    async def close(self) -> None:
-        """Give back what the cache holds (at shutdown)."""
-        return None
-
 
 # Both scripts leave the same state when run twice with the same arguments (RoundTrips.scripts relies on it).
 _REMEMBER_LIST = """
@@ -130,6 +126,8 @@ def _encode_blocks(blocks: frozenset[Block]) -> str:
 @dataclass
 class RedisPatientCache(PatientCache):
     redis: Redis
+    # Commands go through these rather than the client's own calls (see pml.cache.round_trip).
+    round_trips: RoundTrips
     ttl_seconds: int = 300
     # Every operation's deadline: the client has no socket timeout of its own (see api.app._redis).
     timeout_seconds: float = 0.25
@@ -141,11 +139,6 @@ class RedisPatientCache(PatientCache):
     def __post_init__(self) -> None:
         self._remember_list = self.redis.register_script(_REMEMBER_LIST)
         self._remember_blocks = self.redis.register_script(_REMEMBER_BLOCKS)
-        # Commands go through these rather than the client's own calls (see pml.cache.round_trip).
-        self.round_trips = RoundTrips(self.redis)
-
-    async def close(self) -> None:
-        await self.round_trips.close()
 
     @property
     def status(self) -> str:
