@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy import Executable, Result
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -33,6 +34,15 @@ _EVENTS = "pml.after_commit_events"
 def publish_after_commit(session: AsyncSession, event: object) -> None:
     """Queue `event` for the database's subscribers, delivered only if this transaction commits."""
     session.info.setdefault(_EVENTS, []).append(event)
+
+
+async def execute_core(
+    session: AsyncSession, statement: Executable, parameters: dict[str, Any]
+) -> Result[Any]:
+    """A Core statement on the session's connection: the same transaction, without the ORM's execution path
+    (which a Core statement does not need)."""
+    connection = await session.connection()
+    return await connection.execute(statement, parameters)
 
 
 # A pooled connection idle longer than this is pinged before use (see `_ping_when_idle`).

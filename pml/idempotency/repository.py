@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
+from pml.db.engine import execute_core
 from pml.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from pml.idempotency.models import IdempotencyRecordRow
 
@@ -95,9 +96,7 @@ class IdempotencyRepository:
         self._session = session
 
     async def _execute(self, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
-        """Core statements on the session's connection, in its transaction, without the ORM's path."""
-        connection = await self._session.connection()
-        return await connection.execute(statement, parameters)
+        return await execute_core(self._session, statement, parameters)
 
     async def replay(
         self, patient_id: str, key: str, fingerprint: str, *, looked_up: Lookup | None = None

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter
 
-from pml.db.engine import publish_after_commit
+from pml.db.engine import execute_core, publish_after_commit
 from pml.idempotency.models import IdempotencyRecordRow
 from pml.idempotency.repository import RECORD_COLUMNS, RECORD_KEY, Lookup, record_from_row
 from pml.medication_list.events import ListVersionCommitted
@@ -364,10 +364,7 @@ class MedicationListRepository:
         return LockedList(header, _entries_from_json(row.entries), looked_up)
 
     async def _execute(self, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
-        """A Core statement on the session's connection: the same transaction, without the ORM's execution
-        path (which a Core statement does not need)."""
-        connection = await self._session.connection()
-        return await connection.execute(statement, parameters)
+        return await execute_core(self._session, statement, parameters)
 
     def _locks(self) -> _TransactionLocks:
         transaction = self._session.sync_session.get_transaction()
