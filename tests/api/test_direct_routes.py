@@ -33,3 +33,15 @@ def test_the_list_read_is_answered_by_the_direct_route_and_documented_by_the_fas
     documented = app.openapi()["paths"][LIST_PATH]["get"]
     assert documented["operationId"].startswith("read_list")
     assert "304" in documented["responses"]
+
+
+def test_probes_and_metrics_are_matched_before_any_v1_route(tmp_path: Path) -> None:
+    """Every route ahead of a request's own is tried on it; /health and /metrics must not wait behind /v1."""
+    app = create_app(Settings(database_url="postgresql://unused@127.0.0.1/unused", data_dir=tmp_path))
+    routes = list(app.router.routes)
+    v1_position = routes.index(_first_full_match(routes, "PATCH", ENTRY_PATH))
+    for path in ("/health/live", "/health/ready", "/metrics"):
+        assert routes.index(_first_full_match(routes, "GET", path)) < v1_position, path
+
+
+ENTRY_PATH = "/v1/patients/13116900216/medication-list/entries/0b1c2d3e-0000-4000-8000-000000000000"
