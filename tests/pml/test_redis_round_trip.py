@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
 
-from pml.cache.round_trip import RoundTrips
+from pml.cache.round_trip import RoundTrips, pack
 from tests.support.servers import RedisProcess
 
 
@@ -37,6 +38,15 @@ def test_replies_come_back_in_the_order_of_the_commands(redis_url: str) -> None:
         return await round_trips.send([("INCR", key), ("EXPIRE", key, 2), ("HMGET", hash_key, "v", "x", "b")])
 
     assert asyncio.run(_with_client(redis_url, body)) == [1, 1, [b"7", None, b"body"]]
+
+
+def test_commands_are_packed_byte_for_byte_as_redis_py_packs_them() -> None:
+    commands = [
+        ("EVALSHA", "0" * 40, 2, "pml:list:13116900216", "pml:blocks:13116900216", b'{"v": 7}', 7, 3600),
+        ("HMGET", "pml:patient:13116900216", "version", "body"),
+        ("SET", "nærmeste pårørende", 2**40),
+    ]
+    assert pack(commands) == b"".join(Connection().pack_commands(commands))
 
 
 def test_an_error_reply_part_way_leaves_nothing_behind_for_the_next_call(redis_url: str) -> None:
