@@ -8,8 +8,11 @@ It starts one `pml serve --workers 1`, a redis-server and (unless `PML_BENCH_DAT
 embedded PostgreSQL, then sends each kind of request from a few concurrent clients and divides the CPU the
 server process used by the requests it answered. CPU per request moves far less with other load on a shared
 machine than throughput does, so it is the figure to compare between two versions of the code; the full
-throughput report is `benchmarks.run`. For where the CPU goes, attach py-spy (`pip install py-spy`, not a
-dependency) to the worker while it runs: `py-spy record -p <pid> -f raw -o worker.txt`.
+throughput report is `benchmarks.run`. For where the CPU goes: `perf record -g -p <pid>` on the worker splits
+it between the interpreter, the kernel and the C extensions, and yappi with `clock_type="cpu"` (not a
+dependency) names the Python functions. py-spy samples wall time: on a busy machine it charges a worker's wait
+for a core to the call just before it (typically a send that woke PostgreSQL or Redis), so it shows where
+requests wait, not what they cost.
 """
 
 from __future__ import annotations
