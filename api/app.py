@@ -109,6 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/v1/openapi.json",
         docs_url=None,
         redoc_url=None,
+        # PML's metrics are Prometheus (/metrics) and its logs JSON lines with request ids. FastAPI's native
+        # OpenTelemetry, left on, looks up the global OpenTelemetry providers (environment reads included) on
+        # every request only to find none configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
     install_openapi(app)

@@ -16,11 +16,22 @@ from pml.metrics import DB_POOL_CHECKED_OUT, DB_POOL_SIZE, HTTP_LATENCY, HTTP_RE
 router = APIRouter(tags=["health"])
 
 
+# The pool gauges are sampled at most this often per process, not after every request: Prometheus scrapes
+# every few seconds, and two gauge writes and three pool reads per request were a visible share of a cached
+# read.
+POOL_SAMPLE_SECONDS = 0.5
+# Series are looked up once per (method, route, status): `labels()` takes a lock and builds the key each time.
+# Routes and statuses are few; the bound only guards against a label value nobody foresaw.
+MAX_REMEMBERED_SERIES = 4096
+
+
 class MetricsMiddleware:
     """Counts and times every request by its route template (never the raw path: it holds national ids)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._pool_sampled_at = float("-inf")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,10 +49,23 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            template = route_template(scope)
-            HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
-            HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
-            _note_pool(scope["app"].state.database.write_engine.pool)
+            finished = time.perf_counter()
+            latency, requests = self._series_for(scope["method"], route_template(scope), status)
+            latency.observe(finished - started)
+            requests.inc()
+            if finished - self._pool_sampled_at >= POOL_SAMPLE_SECONDS:
+                self._pool_sampled_at = finished
+                _note_pool(scope["app"].state.database.write_engine.pool)
+
+    def _series_for(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        key = (method, template, status)
+        series = self._series.get(key)
+        if series is None:
+            latency = HTTP_LATENCY.labels(method, template)
+            series = (latency, HTTP_REQUESTS.labels(method, template, str(status)))
+            if len(self._series) < MAX_REMEMBERED_SERIES:
+                self._series[key] = series
+        return series
 
 
 def route_template(scope: Scope) -> str:
