@@ -12,6 +12,7 @@ from api.v1.medication_list import DirectRoute
 from pml.settings import Settings
 
 LIST_PATH = "/v1/patients/{patient_id}/medication-list"
+ENTRY_PATH = "/v1/patients/13116900216/medication-list/entries/0b1c2d3e-0000-4000-8000-000000000000"
 
 
 def _first_full_match(app_routes: list[object], method: str, path: str) -> object:
@@ -43,5 +44,3 @@ def test_probes_and_metrics_are_matched_before_any_v1_route(tmp_path: Path) -> N
     for path in ("/health/live", "/health/ready", "/metrics"):
         assert routes.index(_first_full_match(routes, "GET", path)) < v1_position, path
 
-
-ENTRY_PATH = "/v1/patients/13116900216/medication-list/entries/0b1c2d3e-0000-4000-8000-000000000000"
