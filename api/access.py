@@ -7,7 +7,6 @@ record with the outcome before the response leaves.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -197,8 +196,7 @@ async def _count_and_fetch(request: Request, subject: str, patient_id: str) -> C
         return await cache.fetch(patient_id)
     window, count_commands = limiter.count_commands(subject)
     try:
-        async with asyncio.timeout(cache.timeout_seconds):  # the client has no socket timeout (api.app)
-            replies = await cache.round_trips.send([*count_commands, cache.fetch_command(patient_id)])
+        replies = await cache.round_trips.send([*count_commands, cache.fetch_command(patient_id)])
     except (RedisError, OSError) as error:  # OSError includes the deadline's TimeoutError
         cache.failed(error)
         limiter.counted(subject, window, None)

@@ -62,10 +62,10 @@ def _redis(settings: Settings) -> Redis | None:
     if settings.redis_url is None:
         return None
     # A slow Redis must cost a request milliseconds, not seconds; PostgreSQL is the truth. The bound is one
-    # deadline around each whole operation (PML_REDIS_TIMEOUT_SECONDS, applied by the cache, the rate limiter
-    # and the health check), not redis-py's socket timeout: that arms a timer for every reply and every send,
-    # about a tenth of a cached read's CPU. A cancelled call drops its connection (redis-py), so no reply is
-    # left behind for the next caller.
+    # deadline around each whole operation (PML_REDIS_TIMEOUT_SECONDS, applied by RoundTrips to every round
+    # trip, and by the cache and the health check to their few direct calls), not redis-py's socket timeout:
+    # that arms a timer for every reply and every send, about a tenth of a cached read's CPU. A cancelled call
+    # drops its connection, so no reply is left behind for the next caller.
     timeout = settings.redis_timeout_seconds
     return Redis.from_url(settings.redis_url, socket_timeout=None, socket_connect_timeout=timeout)
 
@@ -82,10 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit_writer = AuditWriter(app.state.database)
         app.state.redis = _redis(settings)
         # One set of kept connections for the rate limiter's and the cache's commands (pml.cache.round_trip).
-        round_trips = RoundTrips(app.state.redis) if app.state.redis is not None else None
-        app.state.rate_limiter = RateLimiter(
-            settings.rate_limit_per_second, round_trips, timeout_seconds=settings.redis_timeout_seconds
+        round_trips = (
+            RoundTrips(app.state.redis, timeout_seconds=settings.redis_timeout_seconds)
+            if app.state.redis is not None
+            else None
         )
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, round_trips)
         app.state.catalogue = await start_catalogue(app.state.database, settings.catalogue_refresh_seconds)
         app.state.patient_cache = patient_cache_for(settings, app.state.redis, round_trips)
         keep_cache_in_step(app.state.database, app.state.patient_cache)

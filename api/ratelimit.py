@@ -4,7 +4,6 @@ the limit still holds per process, and the service keeps serving."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -44,12 +43,9 @@ class RateLimiter:
     # After a Redis failure, count in this process for this long instead of paying a timeout per request.
     pause_after_error_seconds = 1.0
 
-    def __init__(
-        self, limit_per_second: int, round_trips: RoundTrips | None, *, timeout_seconds: float = 0.25
-    ) -> None:
+    def __init__(self, limit_per_second: int, round_trips: RoundTrips | None) -> None:
         self._limit = limit_per_second
-        self._round_trips = round_trips  # None: no Redis, count in this process
-        self.timeout_seconds = timeout_seconds  # the client has no socket timeout (see api.app._redis)
+        self._round_trips = round_trips  # None: no Redis, count in this process (they bound the wait)
         self._local = LocalWindowCounter()
         self._paused_until = 0.0
 
@@ -84,9 +80,8 @@ class RateLimiter:
         if self._round_trips is None or time.monotonic() < self._paused_until:
             return self._local.hit(client, window)
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                count, _expiry = await self._round_trips.send(self._commands(client, window))
-        except (RedisError, OSError):
+            count, _expiry = await self._round_trips.send(self._commands(client, window))
+        except (RedisError, OSError):  # OSError includes the deadline's TimeoutError
             return self._redis_failed(client, window)
         return int(count)
 

@@ -126,10 +126,11 @@ def _encode_blocks(blocks: frozenset[Block]) -> str:
 @dataclass
 class RedisPatientCache(PatientCache):
     redis: Redis
-    # Commands go through these rather than the client's own calls (see pml.cache.round_trip).
+    # Commands go through these rather than the client's own calls (see pml.cache.round_trip); they bound
+    # their own wait.
     round_trips: RoundTrips
     ttl_seconds: int = 300
-    # Every operation's deadline: the client has no socket timeout of its own (see api.app._redis).
+    # The deadline of the few operations that use the client directly (the same as the round trips').
     timeout_seconds: float = 0.25
     # After a failure, leave Redis alone this long instead of paying a timeout on every request.
     pause_after_error_seconds: float = 1.0
@@ -148,8 +149,7 @@ class RedisPatientCache(PatientCache):
         if not await self.usable():
             return MISS
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                (fields,) = await self.round_trips.send([self.fetch_command(patient_id)])
+            (fields,) = await self.round_trips.send([self.fetch_command(patient_id)])
         except (RedisError, OSError) as error:
             self.failed(error)
             return MISS
@@ -211,8 +211,7 @@ class RedisPatientCache(PatientCache):
         """The scripts in one round trip; on failure, pause Redis use (and with `must`, drop the patient's
         entry before using Redis again: it may now be behind PostgreSQL)."""
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                await self.round_trips.scripts(calls)
+            await self.round_trips.scripts(calls)
         except (RedisError, OSError) as error:
             self.failed(error, dirty=patient_id if must else None)
 

@@ -10,6 +10,7 @@ packer: redis-py's own packs each argument in Python, and a cache fill's script 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,19 +33,26 @@ def pack(commands: Sequence[Command]) -> bytes:
 
 
 class RoundTrips:
-    def __init__(self, redis: Redis, *, keep: int = 16) -> None:
+    def __init__(self, redis: Redis, *, timeout_seconds: float, keep: int = 16) -> None:
         self._pool = redis.connection_pool
+        # Each call's deadline, all its replies included: the client has no socket timeout (api.app._redis).
+        # On expiry the call raises TimeoutError, an OSError, which callers treat as Redis being unavailable.
+        self.timeout_seconds = timeout_seconds
         self._idle: list[AbstractConnection] = []
         self._keep = keep  # more concurrent callers than this borrow from the pool and give back at once
 
     async def send(self, commands: Sequence[Command]) -> list[Any]:
-        """The replies to `commands`, in order. An error reply raises `redis.exceptions.ResponseError`, a lost
-        connection `redis.exceptions.ConnectionError`; the caller bounds the wait (no socket timeout).
+        """The replies to `commands`, in order, within the deadline. An error reply raises
+        `redis.exceptions.ResponseError`, a lost connection `redis.exceptions.ConnectionError`.
 
         A kept connection is not probed before use (that is a system call per request). One that Redis has
         closed meanwhile (a restart) fails at once, and the commands go again, once, on a connection the
         client's pool checks: so a Redis restart costs no request an error, and at most a rate-limit count
         twice (the scripts may run twice, see `scripts`)."""
+        async with asyncio.timeout(self.timeout_seconds):
+            return await self._send(commands)
+
+    async def _send(self, commands: Sequence[Command]) -> list[Any]:
         if self._idle:
             try:
                 return await self._send_on(self._idle.pop(), commands)
@@ -77,11 +85,13 @@ class RoundTrips:
 
     async def scripts(self, calls: Sequence[ScriptCall]) -> list[Any]:
         """Several scripts in one round trip, as `script`. After a NOSCRIPT every call is sent again in
-        full, including any that had already run: only for scripts that may safely run twice."""
-        try:
-            return await self.send([("EVALSHA", s.sha, len(keys), *keys, *args) for s, keys, args in calls])
-        except NoScriptError:
-            return await self.send([("EVAL", s.script, len(keys), *keys, *args) for s, keys, args in calls])
+        full, including any that had already run: only for scripts that may safely run twice. One deadline
+        covers both."""
+        async with asyncio.timeout(self.timeout_seconds):
+            try:
+                return await self._send([("EVALSHA", s.sha, len(k), *k, *args) for s, k, args in calls])
+            except NoScriptError:
+                return await self._send([("EVAL", s.script, len(k), *k, *args) for s, k, args in calls])
 
     async def _checkout(self) -> AbstractConnection:
         connection: AbstractConnection = await self._pool.get_connection()  # type: ignore[no-untyped-call]

@@ -71,7 +71,7 @@ def test_with_redis_stopped_the_limit_still_holds_and_reads_still_work(
 
 async def _checks_against(redis_url: str, count: int) -> tuple[list[str], float]:
     client = Redis.from_url(redis_url, socket_timeout=None, socket_connect_timeout=0.2)  # as api.app makes it
-    limiter = RateLimiter(3, RoundTrips(client), timeout_seconds=0.2)
+    limiter = RateLimiter(3, RoundTrips(client, timeout_seconds=0.2))
     await asyncio.sleep(1.05 - time.time() % 1)  # start early in a second: all checks fall in one window
     started, outcomes = time.monotonic(), []
     for _ in range(count):

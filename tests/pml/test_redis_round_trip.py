@@ -22,7 +22,7 @@ def _key() -> str:
 
 async def _with_client(redis_url: str, body):  # type: ignore[no-untyped-def]
     redis = Redis.from_url(redis_url)
-    round_trips = RoundTrips(redis, keep=1)
+    round_trips = RoundTrips(redis, timeout_seconds=5, keep=1)
     try:
         return await body(redis, round_trips)
     finally:
@@ -96,7 +96,7 @@ def test_a_kept_connection_to_a_restarted_redis_is_replaced_without_an_error(tmp
 
     async def body() -> tuple[list[object], list[object]]:
         redis = Redis.from_url(redis_process.url)
-        round_trips = RoundTrips(redis, keep=1)
+        round_trips = RoundTrips(redis, timeout_seconds=5, keep=1)
         try:
             before = await round_trips.send([("INCR", key)])
             redis_process.stop()  # the kept connection is now closed by the server
