@@ -61,11 +61,6 @@ class BlockRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-_ACTIVE_BLOCK_KEYS = select(AccessBlockRow.kind, AccessBlockRow.value).where(
-    AccessBlockRow.patient_id == bindparam("patient_id"), AccessBlockRow.revoked_at.is_(None)
-)
-
-
 def active_block_keys(patient: BindParameter[str]) -> Label[list[str] | None]:
     """The patient's active blocks as one array of 'kind:value' (NULL when there are none), for a statement
     that reads other things in the same round trip."""
@@ -81,5 +76,9 @@ def active_block_keys(patient: BindParameter[str]) -> Label[list[str] | None]:
 async def blocked_keys(connection: AsyncConnection, patient_id: str) -> frozenset[str]:
     """Every active block as 'clinician:<hpr>' or 'organisation:<orgnr>', for the access check. One Core
     statement built once, on a plain connection: every patient request that misses the cache runs it."""
-    rows = await connection.execute(_ACTIVE_BLOCK_KEYS, {"patient_id": patient_id})
-    return frozenset(f"{kind}:{value}" for kind, value in rows)
+    keys = (await connection.execute(_ACTIVE_BLOCK_KEYS, {"patient_id": patient_id})).scalar()
+    return frozenset(keys or ())
+
+
+# The same keys as the list read's combined statement reads them (one definition of an active block).
+_ACTIVE_BLOCK_KEYS = select(active_block_keys(bindparam("patient_id")))
