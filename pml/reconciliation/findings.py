@@ -200,16 +200,10 @@ def _strength_contradictions(source: Medicine | None, entry: Medicine | None) ->
     """Each side whose strength field and name state different strengths. The strength field was read, but a
     record that contradicts itself is not certain of either, so the finding must not pass as certain."""
     found = []
-    if source is not None and source.resolution.strength_conflict is not None:
-        found.append(
-            "the source disagrees with itself about strength: "
-            + source.resolution.strength_conflict.describe()
-        )
-    if entry is not None and entry.resolution.strength_conflict is not None:
-        found.append(
-            "the list entry disagrees with itself about strength: "
-            + entry.resolution.strength_conflict.describe()
-        )
+    for side, medicine in (("the source", source), ("the list entry", entry)):
+        conflict = medicine.resolution.strength_conflict if medicine is not None else None
+        if conflict is not None:
+            found.append(f"{side} disagrees with itself about strength: {conflict.describe()}")
     return found
 
 
